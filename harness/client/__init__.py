@@ -1,0 +1,1 @@
+"""Gevent WebSocket guest client: the only package that imports websocket-client."""

@@ -1,0 +1,1 @@
+"""Locust integration: guest users, conversation flow, shapes, embedded simulator."""

@@ -1,0 +1,1 @@
+"""Raw events: the schema (shared with reports) and the recorder that writes Parquet shards."""

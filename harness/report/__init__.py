@@ -1,0 +1,1 @@
+"""Reports: read a run directory with pandas, compute metrics, gate, render, compare."""

@@ -1,0 +1,1 @@
+"""The local Guest API simulator (asyncio + websockets), run in its own process(es)."""
