@@ -1,0 +1,110 @@
+"""Start ``harness sim`` as a child process and wait for its readiness line.
+
+Used by the Locust flow (the embedded simulator when no ``--host`` is given), by the
+benchmarks and by the tests. Readiness is the simulator's first stdout line, which contains
+its URL (protocol.md §8.1 item 1): no sleeps, no port guessing.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+from harness.errors import UsageError
+
+_URL = re.compile(r"wss?://\S+/v1")
+
+
+class SimProcess:
+    """A running simulator child process; a context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        extra_args: Sequence[str] = (),
+        *,
+        host: str = "127.0.0.1",
+        ready_timeout_s: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        cmd = [sys.executable, "-m", "harness", "sim", "--host", host, "--port", "0"]
+        cmd += list(extra_args)
+        self.args = cmd
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        )
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+        self.url = self._wait_ready(ready_timeout_s)
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def _wait_ready(self, timeout_s: float) -> str:
+        try:
+            first = self._lines.get(timeout=timeout_s)
+        except queue.Empty:
+            self.stop()
+            raise UsageError(f"simulator not ready after {timeout_s:g} s") from None
+        if first is None:
+            code = self.proc.wait()
+            err = (self.proc.stderr.read() if self.proc.stderr else "").strip()
+            last = err.splitlines()[-1] if err else "no output"
+            raise UsageError(f"simulator exited with code {code} before ready: {last}")
+        self.output.append(first)
+        match = _URL.search(first)
+        if match is None:
+            self.stop()
+            raise UsageError(f"simulator's first line has no ws:// URL: {first!r}")
+        return match.group(0)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    def stop(self, timeout_s: float = 15.0) -> str:
+        """Send SIGINT, wait for a clean exit and return everything it printed after ready."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=timeout_s)
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.output.append(line)
+        if self.proc.stderr is not None and not self.proc.stderr.closed:
+            self.proc.stderr.close()
+        return "\n".join(self.output[1:])
+
+    def __enter__(self) -> SimProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
