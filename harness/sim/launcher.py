@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from types import TracebackType
@@ -38,10 +39,12 @@ class SimProcess:
         self.args = cmd
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
+        # stderr goes to a file: a pipe nobody drains would block a chatty simulator.
+        self._stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         )
@@ -63,9 +66,8 @@ class SimProcess:
             raise UsageError(f"simulator not ready after {timeout_s:g} s") from None
         if first is None:
             code = self.proc.wait()
-            err = (self.proc.stderr.read() if self.proc.stderr else "").strip()
-            last = err.splitlines()[-1] if err else "no output"
-            raise UsageError(f"simulator exited with code {code} before ready: {last}")
+            last = self.stderr_text().strip().splitlines()[-1:] or ["no output"]
+            raise UsageError(f"simulator exited with code {code} before ready: {last[0]}")
         self.output.append(first)
         match = _URL.search(first)
         if match is None:
@@ -94,9 +96,13 @@ class SimProcess:
                 break
             if line is not None:
                 self.output.append(line)
-        if self.proc.stderr is not None and not self.proc.stderr.closed:
-            self.proc.stderr.close()
         return "\n".join(self.output[1:])
+
+    def stderr_text(self) -> str:
+        """Everything the simulator wrote to stderr so far."""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read()
 
     def __enter__(self) -> SimProcess:
         return self
