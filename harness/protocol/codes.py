@@ -53,9 +53,7 @@ CLOSE_CODE_INFO: dict[int, CodeInfo] = {
         "resume with the same token; if it clusters at one idle time or age, heartbeat or "
         "reconnect early",
     ),
-    1002: CodeInfo(
-        "Protocol Error", "RFC 6455 violation", "update the library; bypass the proxy"
-    ),
+    1002: CodeInfo("Protocol Error", "RFC 6455 violation", "update the library; bypass the proxy"),
     1003: CodeInfo("Unsupported Data", "data type refused", "send JSON text frames only"),
     1005: CodeInfo(
         "No Status Received",
@@ -70,9 +68,7 @@ CLOSE_CODE_INFO: dict[int, CodeInfo] = {
         "check proxies",
     ),
     1007: CodeInfo("Invalid Payload", "text not UTF-8", "encode UTF-8"),
-    1008: CodeInfo(
-        "Policy Violation", "generic refusal", "check Origin, deployment and limits"
-    ),
+    1008: CodeInfo("Policy Violation", "generic refusal", "check Origin, deployment and limits"),
     1009: CodeInfo(
         "Message Too Big",
         "frame over the size limit",
@@ -84,9 +80,7 @@ CLOSE_CODE_INFO: dict[int, CodeInfo] = {
         "server fault; a burst means an incident or overload",
         "back off and resume; report bursts",
     ),
-    1012: CodeInfo(
-        "Service Restart", "server restarting", "reconnect after a short random delay"
-    ),
+    1012: CodeInfo("Service Restart", "server restarting", "reconnect after a short random delay"),
     1013: CodeInfo(
         "Try Again Later",
         "overloaded or throttled",

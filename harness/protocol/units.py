@@ -21,17 +21,16 @@ def parse_duration(text: str) -> float:
         UsageError: the text is not a non-negative duration.
     """
     raw = text.strip().lower()
-    for suffix, scale in _UNITS:
+    number, scale = raw, 1.0
+    for suffix, unit_scale in _UNITS:
         if raw.endswith(suffix) and not (suffix == "s" and raw.endswith("ms")):
-            number = raw[: -len(suffix)]
+            number, scale = raw[: -len(suffix)], unit_scale
             break
-    else:
-        number, scale = raw, 1.0
     try:
         value = float(number) * scale
     except ValueError:
         raise UsageError(f"not a duration: {text!r} (use e.g. 50ms, 2s, 5m, 1h)") from None
-    if value < 0 or value != value:
+    if not value >= 0:  # also refuses NaN
         raise UsageError(f"duration must be >= 0: {text!r}")
     return value
 

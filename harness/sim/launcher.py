@@ -40,7 +40,7 @@ class SimProcess:
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         # stderr goes to a file: a pipe nobody drains would block a chatty simulator.
-        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives with the child)
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
