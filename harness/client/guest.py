@@ -1,0 +1,685 @@
+"""GuestClient: one virtual guest on one socket at a time (protocol.md §2, §7).
+
+The client owns I/O and time; the rules live in :class:`harness.protocol.session.GuestSession`.
+A reader greenlet per connection decodes frames and feeds the session; request methods register
+a pending entry, send, and wait on a gevent Event with a deadline, then report one
+:class:`StepOutcome` per measured step through the ``report`` callback given to the constructor
+(Locust style: no globals). Failures are reported first, then raised as the harness exception
+tree, so a caller may ignore the exception without losing the measurement.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+
+from harness.client.options import ClientOptions
+from harness.client.results import IntegrityCounters, StepOutcome
+from harness.client.transport import OP_TEXT, Transport, TransportOptions
+from harness.errors import (
+    ConnectError,
+    HarnessError,
+    InvalidState,
+    ProtocolViolation,
+    RateLimited,
+    ResponseTimeout,
+    ServerErrorFrame,
+    UnexpectedClose,
+    UsageError,
+)
+from harness.protocol import codec
+from harness.protocol.codes import Close, CloseCode
+from harness.protocol.frames import (
+    ConfigureSession,
+    ConnectionClosedEvent,
+    Echo,
+    ErrorResponse,
+    GetJwt,
+    JwtResponse,
+    Message,
+    OnMessage,
+    SessionClearedEvent,
+    SessionResponse,
+    TooManyRequests,
+)
+from harness.protocol.limits import MIN_HEARTBEAT_INTERVAL_S
+from harness.protocol.session import (
+    Anomaly,
+    Event,
+    GuestSession,
+    Kind,
+    Outcome,
+    Pending,
+    ProtocolError,
+    Pushed,
+    Settled,
+    SocketState,
+    StrayError,
+)
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[StepOutcome], None]
+
+PRESENCE_KINDS = frozenset({"Join", "Clear", "Disconnect"})
+_NS_PER_US = 1000.0
+
+
+def _us(start_ns: int, end_ns: int) -> float:
+    return (end_ns - start_ns) / _NS_PER_US
+
+
+class GuestClient:
+    """A guest on the Guest API: connect, configure, send, await, heartbeat, close.
+
+    Exactly-once accounting: every :meth:`connect` reports one ``connect`` outcome, and every
+    established connection that ends reports one ``close`` outcome from its reader (1006 with
+    initiator ``none`` when no close frame arrived).
+    """
+
+    __slots__ = (
+        "_closed_event",
+        "_hb_timer",
+        "_last_echo_ns",
+        "_notice",
+        "_reader",
+        "_session",
+        "_transport",
+        "close_info",
+        "conn_id",
+        "counters",
+        "options",
+        "report",
+        "token",
+        "url",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        options: ClientOptions,
+        report: Report,
+        token: str | None = None,
+    ) -> None:
+        self.url = url
+        self.options = options
+        self.report = report
+        self.token = token or str(uuid.uuid4())
+        self.conn_id = 0
+        self.counters = IntegrityCounters()
+        self.close_info: Close | None = None
+        self._session: GuestSession | None = None
+        self._transport: Transport | None = None
+        self._reader: gevent.Greenlet | None = None
+        self._closed_event: gevent.event.Event | None = None
+        self._notice: gevent.event.Event | None = None
+        self._hb_timer: Any = None
+        self._last_echo_ns = 0
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True when no connection is open (never connected, or the last one ended)."""
+        return self._session is None or self._session.state is SocketState.CLOSED
+
+    @property
+    def state(self) -> SocketState:
+        """The §7.1 socket state of the current connection."""
+        return SocketState.CLOSED if self._session is None else self._session.state
+
+    @property
+    def read_only(self) -> bool:
+        """True once the conversation ended in ReadOnly mode (§7.1); ``configure(True)`` resets."""
+        return self._session is not None and self._session.read_only
+
+    @property
+    def new_session(self) -> bool | None:
+        """``newSession`` of the last SessionResponse on this connection."""
+        return None if self._session is None else self._session.new_session
+
+    def _live(self) -> tuple[GuestSession, Transport]:
+        session, transport = self._session, self._transport
+        if session is None or transport is None or session.state is SocketState.CLOSED:
+            raise InvalidState("not connected")
+        return session, transport
+
+    # --- connect / close --------------------------------------------------------------------
+
+    def _transport_options(self) -> TransportOptions:
+        o = self.options
+        return TransportOptions(
+            origin=o.origin,
+            headers=o.headers,
+            tcp_timeout_s=o.tcp_timeout_s,
+            tls_timeout_s=o.tls_timeout_s,
+            upgrade_timeout_s=o.upgrade_timeout_s,
+            read_timeout_s=o.read_timeout_s,
+            ca_file=o.ca_file,
+            insecure=o.insecure,
+        )
+
+    def connect(self) -> None:
+        """Open a new socket (TCP, TLS, upgrade) and start its reader; reports ``connect``.
+
+        Raises:
+            InvalidState: a connection is still open.
+            HandshakeRejected: the upgrade was refused (status, headers and body kept).
+            ConnectError: DNS, refused, timeout, TLS or other connect failure.
+        """
+        if not self.closed:
+            raise InvalidState("already connected; close() first")
+        self.conn_id += 1
+        ts, t0 = time.time_ns(), time.perf_counter_ns()
+        try:
+            transport = Transport.connect(self.url, self._transport_options())
+        except ConnectError as exc:
+            status = getattr(exc, "status", None)
+            self.report(
+                StepOutcome(
+                    "connect",
+                    ts,
+                    _us(t0, time.perf_counter_ns()),
+                    False,
+                    error=exc.category,
+                    http_status=status,
+                    close_code=CloseCode.ABNORMAL_CLOSURE if status is not None else None,
+                    detail=str(exc)[:200],
+                    exception=exc,
+                )
+            )
+            raise
+        session = GuestSession(int(self.options.reply_timeout_s * 1e9), self.counters)
+        session.upgraded()
+        self._session, self._transport = session, transport
+        self.close_info = None
+        self._last_echo_ns = 0
+        self._closed_event = gevent.event.Event()
+        self.report(
+            StepOutcome("connect", ts, _us(t0, time.perf_counter_ns()), True, http_status=101)
+        )
+        self._reader = gevent.spawn(self._read, session, transport, self._closed_event)
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE) -> Close:
+        """Close from our side and wait (bounded) for the server's close frame.
+
+        Returns the recorded close; when the server does not answer within
+        ``close_timeout_s`` the TCP connection is cut and the close is 1006.
+
+        Raises:
+            InvalidState: never connected.
+        """
+        transport, done = self._transport, self._closed_event
+        if transport is None or done is None:
+            raise InvalidState("never connected")
+        if not done.is_set():
+            transport.send_close(code)
+            if not done.wait(self.options.close_timeout_s):
+                transport.abort()
+                done.wait(self.options.close_timeout_s)
+        assert self.close_info is not None or not done.is_set()
+        return self.close_info or Close.abnormal("reader did not finish")
+
+    def wait_closed(self, timeout_s: float) -> Close | None:
+        """Wait until the current connection has ended; None on timeout."""
+        done = self._closed_event
+        if done is None:
+            return self.close_info
+        done.wait(timeout_s)
+        return self.close_info
+
+    def _read(self, session: GuestSession, transport: Transport, done: gevent.event.Event) -> None:
+        """The reader greenlet: frames in until the end, then exactly one ``close`` outcome."""
+        ts = time.time_ns()
+        close = transport.read_loop(functools.partial(self._on_data, session))
+        now = time.perf_counter_ns()
+        events = session.closed(close, now)
+        self.close_info = close
+        if session is self._session:
+            self.stop_heartbeat()
+        self._dispatch(events, 0)
+        started = transport.close_handshake_ns
+        clean = close.clean or (close.initiator == "client" and close.code == transport.close_sent)
+        self.report(
+            StepOutcome(
+                "close",
+                ts if not started else time.time_ns() - (now - started),
+                _us(started, now) if started and close.initiator == "client" else None,
+                clean,
+                error=None if clean else "closed",
+                close_code=close.code,
+                close_initiator=close.initiator,
+                close_reason=close.reason[:200] or None,
+                bytes_out=transport.bytes_out,
+                bytes_in=transport.bytes_in,
+            )
+        )
+        done.set()
+        self._wake()
+
+    # --- frames in --------------------------------------------------------------------------
+
+    def _on_data(self, session: GuestSession, opcode: int, data: bytes) -> None:
+        """One data frame from the reader; never raises (§3.1: record it and continue)."""
+        now = time.perf_counter_ns()
+        if opcode != OP_TEXT:
+            self._dispatch([session.protocol_error("binary frame (§1.5: text only)")], 0)
+            return
+        try:
+            frame = codec.decode_server(data)
+        except ProtocolViolation as exc:
+            self._dispatch([session.protocol_error(str(exc)[:200])], 0)
+            return
+        except Exception as exc:  # a decoder bug must not kill the reader
+            log.debug("decoder failed", exc_info=True)
+            self._dispatch([session.protocol_error(f"undecodable frame: {exc!r}"[:200])], 0)
+            return
+        self._dispatch(session.feed(frame, now), len(data))
+
+    def _dispatch(self, events: list[Event], size: int) -> None:
+        for event in events:
+            if type(event) is Settled:
+                self._settled(event.pending, event.part, size)
+            elif type(event) is Anomaly:
+                self._integrity(event.kind, event.detail)
+            elif type(event) is ProtocolError:
+                self.report(
+                    StepOutcome(
+                        "error", time.time_ns(), None, False, "protocol", detail=event.detail
+                    )
+                )
+            elif type(event) is StrayError:
+                self._stray(event.frame)
+            elif type(event) is Pushed:
+                self._pushed(event.frame)
+
+    def _settled(self, pending: Pending, part: str, size: int) -> None:
+        if size:
+            if part == "answer":
+                pending.answer_bytes = size
+            else:
+                pending.reply_bytes = size
+        if not pending.done:
+            return
+        waiter = pending.waiter
+        if waiter is not None:
+            waiter.set()
+        elif pending.answer is Outcome.TIMEOUT:
+            self._integrity("lost", pending.kind.value)
+
+    def _integrity(self, kind: str, detail: str) -> None:
+        ok = kind in ("extra_reply", "unsolicited", "late")
+        self.report(StepOutcome("integrity", time.time_ns(), None, ok, kind, detail=detail[:200]))
+
+    def _stray(self, frame: ErrorResponse | TooManyRequests) -> None:
+        if isinstance(frame, TooManyRequests):
+            error, detail = "rate_limited", f"retryAfter={frame.retry_after}"
+        else:
+            error, detail = f"server_error_{frame.code}", frame.body[:200]
+        self.report(StepOutcome("error", time.time_ns(), None, False, error, detail=detail))
+
+    def _pushed(self, frame: object) -> None:
+        if (
+            isinstance(frame, ConnectionClosedEvent)
+            and self.options.close_on_connection_closed_event
+        ):
+            transport = self._transport
+            if transport is not None:
+                transport.send_close(CloseCode.NORMAL_CLOSURE)  # §3.2: clients close with 1000
+        if isinstance(frame, ConnectionClosedEvent | SessionClearedEvent) or getattr(
+            frame, "read_only_disconnect", False
+        ):
+            self._wake()
+
+    def _wake(self) -> None:
+        notice = self._notice
+        if notice is not None:
+            self._notice = None
+            notice.set()
+
+    def wait_read_only(self, timeout_s: float) -> bool:
+        """Wait (bounded) until the conversation is read-only (§7.1); True if it is."""
+        deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
+        while not self.read_only and not self.closed:
+            remaining = (deadline - time.perf_counter_ns()) / 1e9
+            if remaining <= 0:
+                break
+            if self._notice is None:
+                self._notice = gevent.event.Event()
+            self._notice.wait(remaining)
+        return self.read_only
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _start(
+        self,
+        kind: Kind,
+        frame_for: Callable[[str], Any],
+        *,
+        text: str | None = None,
+        want_reply: bool = False,
+        wait: bool = True,
+    ) -> tuple[Pending, int, int]:
+        """Register, encode and send one request; returns (pending, wall ts, bytes sent).
+
+        Raises:
+            InvalidState: not connected, or the session state forbids the action.
+            UnexpectedClose: the send failed because the socket is gone.
+        """
+        session, transport = self._live()
+        tracing_id = str(uuid.uuid4())
+        now = time.perf_counter_ns()
+        self._dispatch(session.expire(now), 0)
+        pending = session.begin(kind, tracing_id, now, text=text, want_reply=want_reply)
+        if wait:
+            pending.waiter = gevent.event.Event()
+        ts = time.time_ns()
+        try:
+            size = transport.send_text(codec.encode(frame_for(tracing_id)))
+        except ConnectionError as exc:
+            session.abandon(pending)
+            raise UnexpectedClose(self.close_info or Close.abnormal(str(exc))) from exc
+        return pending, ts, size
+
+    def _await(self, pending: Pending) -> None:
+        """Wait until every awaited part is settled; the deadline settles the rest as lost."""
+        waiter = pending.waiter
+        while not pending.done:
+            remaining = (pending.deadline_ns - time.perf_counter_ns()) / 1e9
+            if remaining <= 0 or not waiter.wait(remaining):
+                session = self._session
+                if session is not None:
+                    self._dispatch(session.expire(time.perf_counter_ns()), 0)
+                if not pending.done and remaining <= 0:
+                    break  # the session no longer holds it (socket replaced): give up
+
+    def _failure(self, pending: Pending, outcome: Outcome | None) -> HarnessError:
+        """The exception for a part that did not settle OK (reported before it is raised)."""
+        frame = pending.frame
+        if outcome is Outcome.RATE_LIMITED and isinstance(frame, TooManyRequests):
+            return RateLimited(float(frame.retry_after))
+        if outcome is Outcome.ERROR and isinstance(frame, ErrorResponse):
+            return ServerErrorFrame(frame.code, frame.body, frame.tracing_id)
+        if outcome is Outcome.ERROR and frame is not None:
+            return ServerErrorFrame(frame.code, type(frame).__name__, frame.tracing_id)
+        if outcome is Outcome.CLOSED:
+            return UnexpectedClose(self.close_info or Close.abnormal())
+        return ResponseTimeout(
+            f"{pending.kind.value}: no answer in {self.options.reply_timeout_s:g} s"
+        )
+
+    def _outcome(
+        self,
+        step: str,
+        pending: Pending,
+        ts: int,
+        outcome: Outcome | None,
+        end_ns: int,
+        *,
+        bytes_out: int | None = None,
+        bytes_in: int | None = None,
+        intended_ns: int | None = None,
+    ) -> HarnessError | None:
+        """Report one step of a settled request; return the exception to raise, if any."""
+        if outcome is Outcome.OK:
+            self.report(
+                StepOutcome(
+                    step,
+                    ts,
+                    _us(pending.started_ns, end_ns),
+                    True,
+                    bytes_out=bytes_out,
+                    bytes_in=bytes_in,
+                    intended_ns=intended_ns,
+                )
+            )
+            return None
+        exc = self._failure(pending, outcome)
+        error = "rate_limited" if isinstance(exc, RateLimited) else getattr(exc, "category", None)
+        close = self.close_info if outcome is Outcome.CLOSED else None
+        self.report(
+            StepOutcome(
+                step,
+                ts,
+                _us(pending.started_ns, end_ns) if end_ns else None,
+                False,
+                error,
+                close_code=close.code if close else None,
+                close_initiator=close.initiator if close else None,
+                detail=str(exc)[:200],
+                bytes_out=bytes_out,
+                intended_ns=intended_ns,
+                exception=exc,
+            )
+        )
+        return exc
+
+    def _raise(self, exc: HarnessError | None) -> None:
+        """Raise after reporting; a 429 first waits its retryAfter (bounded, §4.3)."""
+        if exc is None:
+            return
+        if isinstance(exc, RateLimited):
+            gevent.sleep(min(exc.retry_after_s, self.options.max_retry_after_s))
+        raise exc
+
+    def configure(self, start_new: bool = False) -> SessionResponse:
+        """Send ``configureSession`` (§2.1) and wait for the SessionResponse.
+
+        The same token on a new socket resumes the session (``newSession:false``, §7.2).
+        ``start_new`` starts a new conversation on a read-only one (§2.1).
+
+        Raises:
+            InvalidState, UnexpectedClose, ServerErrorFrame, RateLimited, ResponseTimeout.
+        """
+        opts = self.options
+        pending, ts, size = self._start(
+            Kind.CONFIGURE,
+            lambda tid: ConfigureSession(
+                token=self.token,
+                deployment_id=opts.deployment_id,
+                tracing_id=tid,
+                start_new=True if start_new else None,
+            ),
+        )
+        self._await(pending)
+        exc = self._outcome(
+            "configureSession",
+            pending,
+            ts,
+            pending.answer,
+            pending.answer_ns,
+            bytes_out=size,
+            bytes_in=pending.answer_bytes or None,
+        )
+        self._raise(exc)
+        assert isinstance(pending.frame, SessionResponse)
+        return pending.frame
+
+    def send_text(self, text: str, intended_ns: int | None = None) -> None:
+        """Send a guest text (§2.3); report ``onMessage`` (echo) and ``botReply`` (§7.3 rule 4).
+
+        Raises:
+            RateLimited: 429 (after waiting ``retryAfter``, bounded); not a failure.
+            ServerErrorFrame, ResponseTimeout, UnexpectedClose, InvalidState.
+        """
+        self._turn(Message(type="Text", text=text), text, intended_ns)
+
+    def send_quick_reply(self, text: str, payload: str, intended_ns: int | None = None) -> None:
+        """Answer a quick reply with a ButtonResponse (§2.3, the official web client's shape)."""
+        button = {"type": "QuickReply", "text": text, "payload": payload}
+        message = Message(
+            type="Structured",
+            text=text,
+            content=({"contentType": "ButtonResponse", "buttonResponse": button},),
+        )
+        self._turn(message, text, intended_ns)
+
+    def _turn(self, message: Message, text: str | None, intended_ns: int | None) -> None:
+        token = self.token
+        pending, ts, size = self._start(
+            Kind.MESSAGE,
+            lambda tid: OnMessage(token=token, message=message, tracing_id=tid),
+            text=text,
+            want_reply=True,
+        )
+        self._await(pending)
+        exc = self._outcome(
+            "onMessage",
+            pending,
+            ts,
+            pending.answer,
+            pending.answer_ns,
+            bytes_out=size,
+            bytes_in=pending.answer_bytes or None,
+            intended_ns=intended_ns,
+        )
+        reply = pending.reply
+        replied = reply is not None and reply is not Outcome.CANCELLED
+        if replied and (exc is None or reply is Outcome.OK):
+            reply_exc = self._outcome(
+                "botReply",
+                pending,
+                ts,
+                reply,
+                pending.reply_ns,
+                bytes_in=pending.reply_bytes or None,
+                intended_ns=intended_ns,
+            )
+            exc = exc or reply_exc
+        self._raise(exc)
+
+    def send_typing(self) -> None:
+        """Typing On (§2.3), fire-and-forget: reports ``typing`` with no latency.
+
+        Its echo is still correlated (and counted lost if it never comes).
+        """
+        token = self.token
+        message = Message(type="Event", events=({"eventType": "Typing", "typing": {"type": "On"}},))
+        _, ts, size = self._start(
+            Kind.MESSAGE,
+            lambda tid: OnMessage(token=token, message=message, tracing_id=tid),
+            wait=False,
+        )
+        self.report(StepOutcome("typing", ts, None, True, bytes_out=size))
+
+    def send_presence(self, kind: str, wait_reply: bool = False) -> None:
+        """Presence Join, Clear or Disconnect (§2.3); waits for its echo, reports ``presence``.
+
+        ``wait_reply`` also waits for the first bot reply (a welcome after Join, §8.4 item 22)
+        so it is not taken for the next text's reply; otherwise a welcome counts unsolicited.
+
+        Raises:
+            UsageError: an unknown presence kind.
+            ServerErrorFrame (e.g. 403 when Clear is off), RateLimited, ResponseTimeout,
+            UnexpectedClose, InvalidState.
+        """
+        if kind not in PRESENCE_KINDS:
+            raise UsageError(f"presence kind must be one of {sorted(PRESENCE_KINDS)}, got {kind!r}")
+        token = self.token
+        event = {"eventType": "Presence", "presence": {"type": kind}}
+        message = Message(type="Event", events=(event,))
+        pending, ts, size = self._start(
+            Kind.MESSAGE,
+            lambda tid: OnMessage(token=token, message=message, tracing_id=tid),
+            want_reply=wait_reply,
+        )
+        self._await(pending)
+        exc = self._outcome(
+            "presence", pending, ts, pending.answer, pending.answer_ns, bytes_out=size
+        )
+        if exc is None and wait_reply and pending.reply is not Outcome.OK:
+            exc = self._failure(pending, pending.reply)
+        self._raise(exc)
+
+    def echo(self) -> None:
+        """The ``echo`` health check (§2.4); reports ``echo``.
+
+        Raises:
+            UsageError: less than 30 s since the last echo on this connection (the limit is 2
+                per minute, §2.4) and ``allow_fast_heartbeat`` is not set.
+            RateLimited, ServerErrorFrame, ResponseTimeout, UnexpectedClose, InvalidState.
+        """
+        now = time.perf_counter_ns()
+        gap_s = (now - self._last_echo_ns) / 1e9
+        too_soon = self._last_echo_ns and gap_s < MIN_HEARTBEAT_INTERVAL_S
+        if too_soon and not self.options.allow_fast_heartbeat:
+            raise UsageError(f"echo {gap_s:.1f} s after the last one: limit is 2/min (§2.4)")
+        token = self.token
+        pending, ts, size = self._start(
+            Kind.ECHO,
+            lambda tid: Echo(token=token, tracing_id=tid, message=Message(text="ping")),
+        )
+        self._last_echo_ns = now
+        self._await(pending)
+        self._raise(
+            self._outcome(
+                "echo",
+                pending,
+                ts,
+                pending.answer,
+                pending.answer_ns,
+                bytes_out=size,
+                bytes_in=pending.answer_bytes or None,
+            )
+        )
+
+    def get_jwt(self) -> int:
+        """``getJwt`` (§2.5); returns ``exp`` only, the JWT never leaves this method.
+
+        Reports ``getJwt``.
+
+        Raises:
+            ServerErrorFrame, RateLimited, ResponseTimeout, UnexpectedClose, InvalidState,
+            ProtocolViolation (the answer was not a JwtResponse).
+        """
+        token = self.token
+        pending, ts, size = self._start(Kind.JWT, lambda tid: GetJwt(token=token, tracing_id=tid))
+        self._await(pending)
+        self._raise(
+            self._outcome("getJwt", pending, ts, pending.answer, pending.answer_ns, bytes_out=size)
+        )
+        frame = pending.frame
+        if not isinstance(frame, JwtResponse):
+            raise ProtocolViolation(f"getJwt answered by {type(frame).__name__}")
+        return frame.exp
+
+    # --- heartbeat --------------------------------------------------------------------------
+
+    def start_heartbeat(self) -> None:
+        """Echo every ``heartbeat_interval_s`` on a hub timer (no greenlet while idle).
+
+        A tick spawns a short-lived greenlet for the echo round trip. Stopped automatically
+        when the connection ends; a no-op when the interval is 0.
+        """
+        interval = self.options.heartbeat_interval_s
+        if interval <= 0 or self._hb_timer is not None:
+            return
+        timer = gevent.get_hub().loop.timer(interval, interval)
+        timer.start(self._heartbeat_tick)
+        self._hb_timer = timer
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat timer (idempotent)."""
+        timer, self._hb_timer = self._hb_timer, None
+        if timer is not None:
+            timer.stop()
+            timer.close()
+
+    def _heartbeat_tick(self) -> None:
+        if self.state is SocketState.CONFIGURED:
+            gevent.spawn(self._heartbeat_once)
+
+    def _heartbeat_once(self) -> None:
+        try:
+            self.echo()
+        except UsageError:
+            pass  # a manual echo ran less than 30 s ago: skip this beat
+        except HarnessError as exc:
+            log.debug("heartbeat echo failed: %s", exc)  # already reported

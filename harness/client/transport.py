@@ -1,0 +1,347 @@
+"""The WebSocket transport: the only module that imports websocket-client (style.md).
+
+Why it looks the way it does:
+
+* Sockets are gevent sockets created here (DNS + TCP with ``tcp_timeout_s``, TLS with its own
+  ``tls_timeout_s``), then handed to websocket-client for the upgrade under
+  ``upgrade_timeout_s``. So the client is cooperative whether or not the process is
+  monkey-patched (Locust patches; pytest does not).
+* Reads use ``recv_data_frame(control_frame=True)``: a plain ``recv()`` returns "" on close and
+  hides the code (protocol.md §9 pitfall 21). websocket-client answers pings itself inside that
+  call, so this module never sends a pong (no double pong). It also echoes a close frame
+  itself with code 1000; :class:`_Socket` disables that so the close handshake is ours: the
+  server's code is echoed, and a second close frame is never sent.
+* UTF-8 validation is skipped in websocket-client: orjson rejects invalid UTF-8 when the frame
+  is decoded, so the bytes are checked once, in C.
+* Library exceptions become the harness tree: ``HandshakeRejected`` keeps the HTTP status,
+  headers and body of a refused upgrade (the browser's "silent 1006", §1.4); ``ConnectError``
+  categories are ``dns``, ``refused``, ``timeout``, ``tls`` and ``connect``.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import socket as _stdlib_socket
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import gevent
+import gevent.lock
+import gevent.socket
+import gevent.ssl
+import websocket
+from websocket import ABNF
+
+from harness.errors import ConnectError, HandshakeRejected
+from harness.protocol.codes import Close, CloseCode
+
+# Raw-event categories (harness.record.schema; the client does not import record, design.md
+# layers). tests/client/test_results.py checks that they match.
+ERR_DNS = "dns"
+ERR_REFUSED = "refused"
+ERR_TIMEOUT = "timeout"
+ERR_TLS = "tls"
+INITIATOR_CLIENT = "client"
+INITIATOR_SERVER = "server"
+INITIATOR_NONE = "none"
+
+log = logging.getLogger(__name__)
+
+OP_TEXT = ABNF.OPCODE_TEXT
+OP_BINARY = ABNF.OPCODE_BINARY
+OP_CLOSE = ABNF.OPCODE_CLOSE
+OP_PING = ABNF.OPCODE_PING
+OP_PONG = ABNF.OPCODE_PONG
+
+#: Called by the reader for every data frame: (opcode, payload bytes).
+DataHandler = Callable[[int, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """Connect-time settings; see :class:`harness.client.options.ClientOptions`."""
+
+    origin: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tcp_timeout_s: float = 10.0
+    tls_timeout_s: float = 10.0
+    upgrade_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    ca_file: str | None = None
+    insecure: bool = False
+
+
+class _Socket(websocket.WebSocket):
+    """websocket-client's WebSocket without its automatic close echo.
+
+    ``recv_data_frame`` calls ``send_close()`` (always code 1000) when a close frame arrives,
+    even when we sent ours first; that second close frame, or its EPIPE, would lose the
+    server's code. The transport does the close handshake itself.
+    """
+
+    def send_close(self, status: int = 1000, reason: bytes | str = b"") -> None:
+        del status, reason
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+    """One context per (CA bundle, insecure) pair: loading the system store is slow."""
+    ctx: ssl.SSLContext = gevent.ssl.create_default_context()
+    if ca_file is not None:
+        ctx.load_verify_locations(cafile=ca_file)
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _split(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConnectError(f"not a ws:// or wss:// URL: {url!r}", category="url")
+    secure = parts.scheme == "wss"
+    return parts.hostname, parts.port or (443 if secure else 80), secure
+
+
+def _open_tcp(host: str, port: int, timeout_s: float) -> gevent.socket.socket:
+    """DNS + TCP under one deadline (gevent.Timeout also bounds the resolver)."""
+    try:
+        with gevent.Timeout(
+            timeout_s, ConnectError(f"TCP connect to {host}:{port} timed out", category=ERR_TIMEOUT)
+        ):
+            sock = gevent.socket.create_connection((host, port), timeout=timeout_s)
+    except _stdlib_socket.gaierror as exc:
+        raise ConnectError(f"DNS lookup of {host} failed: {exc}", category=ERR_DNS) from exc
+    except ConnectionRefusedError as exc:
+        raise ConnectError(f"{host}:{port} refused the connection", category=ERR_REFUSED) from exc
+    except TimeoutError as exc:
+        raise ConnectError(f"TCP connect to {host}:{port} timed out", category=ERR_TIMEOUT) from exc
+    except OSError as exc:
+        raise ConnectError(f"TCP connect to {host}:{port} failed: {exc}") from exc
+    sock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _wrap_tls(sock: gevent.socket.socket, host: str, opts: TransportOptions) -> ssl.SSLSocket:
+    ctx = _ssl_context(opts.ca_file, opts.insecure)
+    sock.settimeout(opts.tls_timeout_s)
+    try:
+        with gevent.Timeout(
+            opts.tls_timeout_s, ConnectError("TLS handshake timed out", category=ERR_TIMEOUT)
+        ):
+            tls: ssl.SSLSocket = ctx.wrap_socket(
+                sock, server_hostname=host, do_handshake_on_connect=False
+            )
+            tls.do_handshake()
+    except ssl.SSLError as exc:  # includes SSLCertVerificationError
+        sock.close()
+        raise ConnectError(f"TLS handshake with {host} failed: {exc}", category=ERR_TLS) from exc
+    except TimeoutError as exc:
+        sock.close()
+        raise ConnectError("TLS handshake timed out", category=ERR_TIMEOUT) from exc
+    except ConnectError:
+        sock.close()
+        raise
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(f"TLS handshake with {host} failed: {exc}", category=ERR_TLS) from exc
+    return tls
+
+
+def _upgrade(ws: _Socket, url: str, sock: object, opts: TransportOptions) -> None:
+    """RFC 6455 upgrade on our socket; a non-101 answer keeps status, headers and body."""
+    headers = dict(opts.headers)
+    settimeout = getattr(sock, "settimeout", None)
+    if settimeout is not None:
+        settimeout(opts.upgrade_timeout_s)
+    try:
+        with gevent.Timeout(
+            opts.upgrade_timeout_s, ConnectError("upgrade timed out", category=ERR_TIMEOUT)
+        ):
+            ws.connect(  # type: ignore[no-untyped-call]  # untyped in websocket-client
+                url,
+                socket=sock,
+                header=headers,
+                origin=opts.origin,
+                suppress_origin=opts.origin is None,  # §1.3: non-browser clients send none
+                timeout=opts.upgrade_timeout_s,
+                redirect_limit=0,
+            )
+    except websocket.WebSocketBadStatusException as exc:
+        raise HandshakeRejected(
+            exc.status_code, dict(exc.resp_headers or {}), exc.resp_body or b""
+        ) from exc
+    except websocket.WebSocketTimeoutException as exc:
+        raise ConnectError("upgrade timed out", category=ERR_TIMEOUT) from exc
+    except TimeoutError as exc:
+        raise ConnectError("upgrade timed out", category=ERR_TIMEOUT) from exc
+    except ConnectError:
+        raise
+    except (websocket.WebSocketException, OSError, ValueError) as exc:
+        answer = ws.handshake_response  # a 3xx is kept there; we follow no redirects
+        if answer is not None and answer.status != 101:
+            raise HandshakeRejected(answer.status, dict(answer.headers or {})) from exc
+        raise ConnectError(f"upgrade failed: {exc}") from exc
+
+
+class Transport:
+    """One open WebSocket: serialised sends, a blocking read loop, close capture.
+
+    The read loop (:meth:`read_loop`) is meant to run in its own greenlet; it returns the
+    :class:`Close` once the connection has ended, and never raises.
+    """
+
+    __slots__ = (
+        "_close_sent_ns",
+        "_send_lock",
+        "_ws",
+        "bytes_in",
+        "bytes_out",
+        "close_info",
+        "close_sent",
+        "frames_in",
+    )
+
+    def __init__(self, ws: _Socket) -> None:
+        self._ws = ws
+        self._send_lock = gevent.lock.Semaphore()
+        self.close_sent: int | None = None  # the code of our close frame, once sent
+        self._close_sent_ns = 0
+        self.close_info: Close | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.frames_in = 0
+
+    @classmethod
+    def connect(cls, url: str, opts: TransportOptions) -> Transport:
+        """Open TCP (+ TLS), upgrade, and return the open transport.
+
+        Raises:
+            HandshakeRejected: the upgrade got an HTTP status other than 101.
+            ConnectError: DNS, refused, timeout, TLS or any other connect failure.
+        """
+        host, port, secure = _split(url)
+        sock = _open_tcp(host, port, opts.tcp_timeout_s)
+        try:
+            raw: object = _wrap_tls(sock, host, opts) if secure else sock
+            ws = _Socket(enable_multithread=False, skip_utf8_validation=True)
+            _upgrade(ws, url, raw, opts)
+        except BaseException:
+            sock.close()
+            raise
+        ws.handshake_response = None  # headers are not needed after the upgrade
+        if ws.sock is None:
+            raise ConnectError("socket closed during the upgrade")
+        ws.sock.settimeout(opts.read_timeout_s)
+        return cls(ws)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def send_text(self, data: bytes) -> int:
+        """Send one text frame (§1.5); returns the payload size.
+
+        Raises:
+            ConnectionError: the socket is closed or the send failed.
+        """
+        if self.close_sent is not None:
+            raise ConnectionError("close already sent")
+        try:
+            with self._send_lock:
+                self._ws.send(data, OP_TEXT)
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionError(f"send failed: {exc}") from exc
+        self.bytes_out += len(data)
+        return len(data)
+
+    def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bool:
+        """Start the close handshake (we close first); False when it was already started."""
+        if self.close_sent is not None or self.close_info is not None:
+            return False
+        self.close_sent = code
+        self._close_sent_ns = time.perf_counter_ns()
+        self._send_close_frame(Close(code, reason).serialize())
+        return True
+
+    def _send_close_frame(self, payload: bytes) -> None:
+        try:
+            with self._send_lock:
+                self._ws.send(payload, OP_CLOSE)
+        except (websocket.WebSocketException, OSError) as exc:
+            log.debug("close frame not sent: %s", exc)
+
+    def abort(self) -> None:
+        """Cut the TCP connection without a close frame; the read loop then ends with 1006."""
+        self._ws.abort()  # type: ignore[no-untyped-call]  # untyped in websocket-client
+
+    @property
+    def close_handshake_ns(self) -> int:
+        """When our close frame was sent (perf_counter_ns), 0 when we did not close first."""
+        return self._close_sent_ns
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def read_loop(self, on_data: DataHandler) -> Close:
+        """Read frames until the connection ends; hand data frames to ``on_data``.
+
+        Pings are answered by websocket-client inside ``recv_data_frame``. A read timeout is
+        just an idle period: the loop goes on. Returns the close: the peer's code when a close
+        frame arrived, 1006 when none did (§6).
+        """
+        ws = self._ws
+        recv = ws.recv_data_frame
+        try:
+            while True:
+                try:
+                    opcode, frame = recv(True)
+                except websocket.WebSocketTimeoutException:
+                    continue
+                if opcode in (OP_TEXT, OP_BINARY):
+                    data = frame.data
+                    self.frames_in += 1
+                    self.bytes_in += len(data)
+                    try:
+                        on_data(opcode, data)
+                    except Exception:  # a handler bug must not kill the reader
+                        log.exception("frame handler failed")
+                elif opcode == OP_CLOSE:
+                    return self._finish(self._on_close_frame(frame.data))
+        except websocket.WebSocketProtocolException as exc:
+            return self._finish(self._protocol_failure(str(exc)))
+        except websocket.WebSocketPayloadException as exc:
+            return self._finish(self._protocol_failure(str(exc), CloseCode.INVALID_DATA))
+        except (websocket.WebSocketException, OSError, gevent.Timeout) as exc:
+            initiator = INITIATOR_NONE if self.close_sent is None else INITIATOR_CLIENT
+            return self._finish(Close(CloseCode.ABNORMAL_CLOSURE, _short(exc), initiator))
+
+    def _on_close_frame(self, payload: bytes) -> Close:
+        if self.close_sent is not None:
+            return Close.parse(payload, INITIATOR_CLIENT)  # the answer to our close
+        close = Close.parse(payload, INITIATOR_SERVER)
+        self.close_sent = close.code
+        # RFC 6455 §5.5.1: echo the code (an empty payload is echoed empty).
+        self._send_close_frame(payload[:2])
+        return close
+
+    def _protocol_failure(self, detail: str, code: int = CloseCode.PROTOCOL_ERROR) -> Close:
+        """The server broke RFC 6455: we close with 1002 (or 1007) and record that."""
+        if self.close_sent is None:
+            self.close_sent = code
+            self._send_close_frame(Close(code, detail[:100]).serialize())
+        return Close(code, detail, INITIATOR_CLIENT)
+
+    def _finish(self, close: Close) -> Close:
+        self.close_info = close
+        self._ws.shutdown()  # type: ignore[no-untyped-call]  # untyped in websocket-client
+        return close
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
+        return f"connection reset ({text})"
+    return text[:200]

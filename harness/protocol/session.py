@@ -1,0 +1,517 @@
+"""The guest side's correlation state machine, sans-I/O (protocol.md §7.1 and §7.3).
+
+Feed it decoded server frames with a monotonic ``now_ns``; it settles pending requests and
+returns typed events saying what happened. Sends go through :meth:`GuestSession.begin`, which
+raises :class:`~harness.errors.InvalidState` before anything reaches the wire when the socket
+state does not allow the action. No I/O, no clock, no gevent: the client owns those.
+
+Every awaited part of a request is settled exactly once: by its answer, by its deadline
+(:meth:`GuestSession.expire`) or by the socket closing (:meth:`GuestSession.closed`).
+"""
+
+from __future__ import annotations
+
+import enum
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import InvalidState
+from harness.protocol.codes import Close
+from harness.protocol.frames import (
+    INBOUND,
+    RESPONSE,
+    ConnectionClosedEvent,
+    ErrorResponse,
+    JwtResponse,
+    ServerFrame,
+    SessionClearedEvent,
+    SessionExpiredEvent,
+    SessionResponse,
+    StructuredMessage,
+    TooManyRequests,
+)
+
+#: How many recent ``body.id`` values a socket remembers for duplicate detection (§7.3 rule 6).
+#: Stored as 64-bit hashes in a ring: a few hundred bytes per socket, not a growing set.
+DUPLICATE_WINDOW = 32
+
+
+class SocketState(enum.Enum):
+    """§7.1 socket states."""
+
+    CONNECTING = "connecting"
+    UPGRADED = "upgraded"
+    CONFIGURED = "configured"
+    DETACHED = "detached"
+    CLOSED = "closed"
+
+
+class Kind(enum.StrEnum):
+    """What a pending request is; the value is the Guest API action name."""
+
+    CONFIGURE = "configureSession"
+    MESSAGE = "onMessage"
+    ECHO = "echo"
+    JWT = "getJwt"
+    CLOSE_SESSION = "closeSession"
+    OTHER = "other"
+
+
+class Outcome(enum.StrEnum):
+    """How one awaited part of a request was settled."""
+
+    OK = "ok"
+    ERROR = "error"  # a ``class:"string"`` error answered it
+    RATE_LIMITED = "rate_limited"  # 429 / 4029: refused, not failed (§4.3)
+    TIMEOUT = "timeout"  # the deadline passed: lost (§7.3 rule 6)
+    CLOSED = "closed"  # the socket closed first
+    CANCELLED = "cancelled"  # no reply will come: the conversation became read-only (§7.1)
+
+
+@dataclass(slots=True, eq=False)
+class IntegrityCounters:
+    """Counts of §7.3 anomalies and of refusals; one instance per client, across sockets.
+
+    ``lost`` counts awaited parts that passed their deadline (an echo, a bot reply or a
+    response each count one); ``late`` counts responses whose request is no longer pending.
+    """
+
+    lost: int = 0
+    duplicate: int = 0
+    out_of_order: int = 0
+    extra_reply: int = 0
+    unsolicited: int = 0
+    late: int = 0
+    rate_limited: int = 0
+    protocol_errors: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """One request in flight (style.md "pending map"): its answer and, for text, its reply.
+
+    ``answer`` is the direct answer (a response, the inbound echo of an ``onMessage``, an error
+    or a 429). ``reply`` is the first bot reply (§7.3 rule 4) and is awaited only when
+    ``want_reply``. ``*_ns`` are the monotonic arrival times. ``waiter`` is opaque here: the
+    client hangs its wake-up object on it.
+    """
+
+    kind: Kind
+    tracing_id: str
+    started_ns: int
+    deadline_ns: int
+    text: str | None = None
+    custom_message_id: str | None = None
+    want_answer: bool = True
+    want_reply: bool = False
+    answer: Outcome | None = None
+    answer_ns: int = 0
+    frame: ServerFrame | None = None
+    reply: Outcome | None = None
+    reply_ns: int = 0
+    reply_frame: StructuredMessage | None = None
+    reply_before_echo: bool = False
+    answer_bytes: int = 0
+    reply_bytes: int = 0
+    waiter: Any = None
+
+    @property
+    def done(self) -> bool:
+        """True once every awaited part is settled."""
+        return (self.answer is not None or not self.want_answer) and (
+            self.reply is not None or not self.want_reply
+        )
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A part (``"answer"`` or ``"reply"``) of ``pending`` was settled; see its fields."""
+
+    pending: Pending
+    part: str
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """A §7.3 integrity finding: duplicate, out_of_order, extra_reply, unsolicited or late."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError:
+    """A frame the client could not accept (§3.1: record it and continue)."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class StrayError:
+    """An error or 429 that matched no pending request."""
+
+    frame: ErrorResponse | TooManyRequests
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """A frame that answers nothing: events, another device's echo, session notices."""
+
+    frame: ServerFrame
+
+
+Event = Settled | Anomaly | ProtocolError | StrayError | Pushed
+
+_ALLOWED_BEFORE_CONFIGURE = frozenset({Kind.CONFIGURE, Kind.OTHER})
+_SESSION_KINDS = (Kind.CONFIGURE, Kind.CLOSE_SESSION)
+_ANSWER_KINDS: dict[type, tuple[Kind, ...]] = {JwtResponse: (Kind.JWT,)}
+
+
+def _earlier(a: str, b: str) -> bool:
+    """True when channel time ``a`` is before ``b`` (§3.4 fixed-width ISO: compare as text)."""
+    return a < b
+
+
+class GuestSession:
+    """Socket state, pending requests and integrity accounting for one guest socket."""
+
+    __slots__ = (
+        "_ids",
+        "_ids_pos",
+        "_last_time",
+        "_pending",
+        "_replied_since_send",
+        "counters",
+        "new_session",
+        "read_only",
+        "reply_timeout_ns",
+        "state",
+    )
+
+    def __init__(self, reply_timeout_ns: int, counters: IntegrityCounters | None = None) -> None:
+        self.reply_timeout_ns = reply_timeout_ns
+        self.counters = counters if counters is not None else IntegrityCounters()
+        self.state = SocketState.CONNECTING
+        self.read_only = False
+        self.new_session: bool | None = None
+        self._pending: dict[str, Pending] = {}
+        self._ids = array("q", bytes(8 * DUPLICATE_WINDOW))
+        self._ids_pos = 0
+        self._last_time: str | None = None
+        self._replied_since_send = False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def upgraded(self) -> None:
+        """The HTTP upgrade succeeded (§7.1 connecting → upgraded)."""
+        if self.state is not SocketState.CONNECTING:
+            raise InvalidState(f"upgrade in state {self.state.value}")
+        self.state = SocketState.UPGRADED
+
+    def closed(self, close: Close, now_ns: int) -> list[Event]:
+        """The socket closed (any state → closed): settle everything still pending as closed."""
+        del close  # the reason is the client's to report; every pending part ends the same way
+        self.state = SocketState.CLOSED
+        events: list[Event] = []
+        for pending in self._pending.values():
+            events.extend(self._settle_all(pending, Outcome.CLOSED, now_ns))
+        self._pending.clear()
+        return events
+
+    @property
+    def pending_count(self) -> int:
+        """Requests still in flight."""
+        return len(self._pending)
+
+    def begin(
+        self,
+        kind: Kind,
+        tracing_id: str,
+        now_ns: int,
+        *,
+        text: str | None = None,
+        custom_message_id: str | None = None,
+        want_answer: bool = True,
+        want_reply: bool = False,
+        timeout_ns: int | None = None,
+    ) -> Pending:
+        """Register a request about to be sent; call it before the bytes go out.
+
+        Raises:
+            InvalidState: the socket state forbids this action (§7.1): nothing before the
+                upgrade or after the close; only ``configureSession`` before the socket is
+                configured or once it is detached; no ``onMessage`` on a read-only
+                conversation (the server would answer 409); a reused ``tracing_id``.
+        """
+        state = self.state
+        if state is SocketState.CONNECTING or state is SocketState.CLOSED:
+            raise InvalidState(f"cannot send {kind.value}: socket is {state.value}")
+        if state is not SocketState.CONFIGURED and kind not in _ALLOWED_BEFORE_CONFIGURE:
+            raise InvalidState(f"cannot send {kind.value}: socket is {state.value} (§2.1)")
+        if kind is Kind.MESSAGE and self.read_only:
+            raise InvalidState("cannot send onMessage: the conversation is read-only (§7.1)")
+        if tracing_id in self._pending:
+            raise InvalidState(f"tracingId {tracing_id} is already pending")
+        timeout = self.reply_timeout_ns if timeout_ns is None else timeout_ns
+        pending = Pending(
+            kind,
+            tracing_id,
+            now_ns,
+            now_ns + timeout,
+            text=text,
+            custom_message_id=custom_message_id,
+            want_answer=want_answer,
+            want_reply=want_reply,
+        )
+        self._pending[tracing_id] = pending
+        if want_reply:
+            self._replied_since_send = False
+        return pending
+
+    def abandon(self, pending: Pending) -> None:
+        """Forget a request whose bytes never left (the send failed)."""
+        self._pending.pop(pending.tracing_id, None)
+
+    def expire(self, now_ns: int) -> list[Event]:
+        """Settle every part whose deadline has passed as a timeout: lost (§7.3 rule 6)."""
+        if not self._pending:
+            return []
+        events: list[Event] = []
+        for pending in [p for p in self._pending.values() if p.deadline_ns <= now_ns]:
+            before = len(events)
+            events.extend(self._settle_all(pending, Outcome.TIMEOUT, now_ns))
+            self.counters.lost += len(events) - before
+            del self._pending[pending.tracing_id]
+        return events
+
+    # --- input --------------------------------------------------------------------------------
+
+    def protocol_error(self, detail: str) -> ProtocolError:
+        """Record a frame that could not be decoded (§3.1, §9 pitfall 19)."""
+        self.counters.protocol_errors += 1
+        return ProtocolError(detail)
+
+    def feed(self, frame: ServerFrame, now_ns: int) -> list[Event]:
+        """Apply one decoded server frame; return what it settled or revealed."""
+        if isinstance(frame, StructuredMessage):
+            return self._on_structured(frame, now_ns)
+        if isinstance(frame, SessionResponse):
+            return self._on_session_response(frame, now_ns)
+        if isinstance(frame, ErrorResponse | TooManyRequests):
+            return self._on_error(frame, now_ns)
+        if isinstance(frame, ConnectionClosedEvent | SessionClearedEvent):
+            self._detach()  # §7.1: detached; the server closes with 1000 after a grace
+            return [Pushed(frame)]
+        if isinstance(frame, SessionExpiredEvent):
+            self._detach()  # §8.4 item 12: pushed, or the answer to a request (tracingId)
+            pending = self._match(frame.tracing_id, None) if frame.tracing_id else None
+            if pending is not None:
+                return self._settle_all(pending, Outcome.ERROR, now_ns, frame, drop=True)
+            return [Pushed(frame)]
+        if frame.kind != RESPONSE and frame.tracing_id is None:
+            return [Pushed(frame)]  # upload events and other pushes answer nothing
+        pending = self._match(frame.tracing_id, _ANSWER_KINDS.get(type(frame), (Kind.OTHER,)))
+        if pending is not None:
+            return self._settle_answer(pending, Outcome.OK, frame, now_ns)
+        if frame.kind == RESPONSE:
+            return self._late(frame)
+        return [Pushed(frame)]
+
+    # --- structured messages ------------------------------------------------------------------
+
+    def _on_structured(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
+        if msg.id is not None and self._seen(msg.id):
+            self.counters.duplicate += 1  # §7.3 rule 6; a duplicate is not processed again
+            return [Anomaly("duplicate", msg.id)]
+        backwards = False
+        stamp = msg.channel_time
+        if stamp is not None:
+            last = self._last_time
+            if last is not None and _earlier(stamp, last):
+                backwards = True  # §7.3 rule 5: time ran backwards on this socket
+            else:
+                self._last_time = stamp
+        if msg.kind == RESPONSE:
+            events = self._on_echo_reply(msg, now_ns)
+        elif msg.direction == INBOUND:
+            events = self._on_inbound_echo(msg, now_ns)
+        elif msg.is_bot_reply:
+            events = self._on_bot_reply(msg, now_ns)
+        elif msg.read_only_disconnect:
+            events = self._on_read_only(msg, now_ns)
+        else:
+            events = [Pushed(msg)]  # typing and other outbound events (§7.3 rule 4)
+        late_echo = any(
+            isinstance(e, Settled) and e.part == "answer" and e.pending.reply_before_echo
+            for e in events
+        )
+        if backwards or late_echo:
+            self.counters.out_of_order += 1  # count each frame at most once (§7.3 rule 5)
+            events.append(Anomaly("out_of_order", stamp or ""))
+        return events
+
+    def _seen(self, msg_id: str) -> bool:
+        key = hash(msg_id)
+        ids = self._ids
+        if key in ids:
+            return True
+        ids[self._ids_pos] = key
+        self._ids_pos = (self._ids_pos + 1) % DUPLICATE_WINDOW
+        return False
+
+    def _on_echo_reply(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
+        """§2.4: the echo action's reply is a ``type:"response"`` StructuredMessage."""
+        pending = self._match(msg.tracing_id, (Kind.ECHO,))
+        if pending is None:
+            return self._late(msg)
+        return self._settle_answer(pending, Outcome.OK, msg, now_ns)
+
+    def _on_inbound_echo(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
+        """§7.3 rules 1-3: tracingId, then customMessageId, then the oldest pending text."""
+        tid = msg.tracing_id
+        pending: Pending | None = None
+        if tid is not None:
+            pending = self._pending.get(tid)
+            if pending is None:
+                return [Pushed(msg)]  # another device's echo, not a duplicate (rule 1)
+        else:
+            pending = self._by_custom_id(msg) or self._oldest_unechoed(msg.text)
+        if pending is None or pending.kind is not Kind.MESSAGE or pending.answer is not None:
+            return [Pushed(msg)]
+        return self._settle_answer(pending, Outcome.OK, msg, now_ns)
+
+    def _by_custom_id(self, msg: StructuredMessage) -> Pending | None:
+        meta = msg.metadata
+        cmid = meta.get("customMessageId") if meta is not None else None
+        if not isinstance(cmid, str):
+            return None
+        for pending in self._pending.values():
+            if pending.custom_message_id == cmid and pending.answer is None:
+                return pending
+        return None
+
+    def _oldest_unechoed(self, text: str | None) -> Pending | None:
+        """Rule 3: the next echo settles the oldest pending onMessage (check the text)."""
+        for pending in self._pending.values():
+            if pending.kind is Kind.MESSAGE and pending.answer is None:
+                return pending if pending.text is None or pending.text == text else None
+        return None
+
+    def _on_bot_reply(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
+        """§7.3 rule 4 and 5: the first outbound Text/Structured after a send is its reply."""
+        for pending in self._pending.values():
+            if pending.want_reply and pending.reply is None:
+                pending.reply = Outcome.OK
+                pending.reply_ns = now_ns
+                pending.reply_frame = msg
+                if pending.answer is None:
+                    pending.reply_before_echo = True  # timed as usual; the echo is late
+                self._replied_since_send = True
+                self._drop_if_done(pending)
+                return [Settled(pending, "reply")]
+        if self._replied_since_send:
+            self.counters.extra_reply += 1
+            return [Anomaly("extra_reply", msg.id or "")]
+        self.counters.unsolicited += 1
+        return [Anomaly("unsolicited", msg.id or "")]
+
+    def _on_read_only(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
+        """§3.4 / §7.1: the conversation ended in ReadOnly mode; awaited replies cannot come."""
+        self.read_only = True
+        events: list[Event] = [Pushed(msg)]
+        for pending in list(self._pending.values()):
+            if pending.want_reply and pending.reply is None:
+                pending.reply = Outcome.CANCELLED
+                pending.reply_ns = now_ns
+                self._drop_if_done(pending)
+                events.append(Settled(pending, "reply"))
+        return events
+
+    # --- responses and errors -----------------------------------------------------------------
+
+    def _on_session_response(self, frame: SessionResponse, now_ns: int) -> list[Event]:
+        pending = self._match(frame.tracing_id, _SESSION_KINDS)
+        if pending is None:
+            return self._late(frame)
+        if frame.connected:
+            self.state = SocketState.CONFIGURED  # §7.1 upgraded/detached → configured
+            self.new_session = frame.new_session
+        else:
+            self._detach()  # closeSession on this socket (§2.7)
+        self.read_only = bool(frame.read_only)
+        return self._settle_answer(pending, Outcome.OK, frame, now_ns)
+
+    def _on_error(self, frame: ErrorResponse | TooManyRequests, now_ns: int) -> list[Event]:
+        """§4: errors carry the request's tracingId; without one, the oldest pending (rule 3)."""
+        limited = isinstance(frame, TooManyRequests)
+        if limited:
+            self.counters.rate_limited += 1
+        pending = self._match(frame.tracing_id, None)
+        if pending is None:
+            return [StrayError(frame)]
+        outcome = Outcome.RATE_LIMITED if limited else Outcome.ERROR
+        return self._settle_all(pending, outcome, now_ns, frame, drop=True)
+
+    def _late(self, frame: ServerFrame) -> list[Event]:
+        self.counters.late += 1
+        return [Anomaly("late", type(frame).__name__)]
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _match(self, tracing_id: str | None, kinds: tuple[Kind, ...] | None) -> Pending | None:
+        """The unanswered request with this tracingId (§7.3 rule 1); without one, the oldest
+        unanswered request of ``kinds`` (rule 3; None = any kind)."""
+        if tracing_id is not None:
+            pending = self._pending.get(tracing_id)
+            if pending is None or pending.answer is not None or not pending.want_answer:
+                return None
+            return pending if kinds is None or pending.kind in kinds else None
+        for pending in self._pending.values():
+            if (
+                pending.answer is None
+                and pending.want_answer
+                and (kinds is None or pending.kind in kinds)
+            ):
+                return pending
+        return None
+
+    def _settle_answer(
+        self, pending: Pending, outcome: Outcome, frame: ServerFrame | None, now_ns: int
+    ) -> list[Event]:
+        pending.answer = outcome
+        pending.answer_ns = now_ns
+        pending.frame = frame
+        self._drop_if_done(pending)
+        return [Settled(pending, "answer")]
+
+    def _settle_all(
+        self,
+        pending: Pending,
+        outcome: Outcome,
+        now_ns: int,
+        frame: ServerFrame | None = None,
+        *,
+        drop: bool = False,
+    ) -> list[Event]:
+        events: list[Event] = []
+        if pending.answer is None and pending.want_answer:
+            pending.answer, pending.answer_ns, pending.frame = outcome, now_ns, frame
+            events.append(Settled(pending, "answer"))
+        if pending.reply is None and pending.want_reply:
+            pending.reply, pending.reply_ns = outcome, now_ns
+            events.append(Settled(pending, "reply"))
+        if drop:
+            self._pending.pop(pending.tracing_id, None)
+        return events
+
+    def _drop_if_done(self, pending: Pending) -> None:
+        if pending.done:
+            self._pending.pop(pending.tracing_id, None)
+
+    def _detach(self) -> None:
+        if self.state is not SocketState.CLOSED:
+            self.state = SocketState.DETACHED
