@@ -1,0 +1,190 @@
+"""Assemble every section of a report from one run's events (no I/O, no rendering)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.record import schema as s
+from harness.report.columns import WINDOW_S
+from harness.report.load import RunData
+from harness.report.metrics.closes import close_code_table
+from harness.report.metrics.common import run_bounds_ns
+from harness.report.metrics.connections import (
+    ConnectionSummary,
+    connection_summary,
+    error_categories,
+    failure_reasons,
+)
+from harness.report.metrics.diagnosis import Diagnosis, diagnose
+from harness.report.metrics.health import (
+    HealthSummary,
+    HealthThresholds,
+    health_summary,
+    health_windows,
+)
+from harness.report.metrics.integrity import integrity_counts
+from harness.report.metrics.latency import co_latency, latency_cdf, latency_samples, step_latency
+from harness.report.metrics.soak import soak_analysis, soak_window_s
+from harness.report.metrics.survival import (
+    closes_by_code_curve,
+    connection_lifetimes,
+    survival_curve,
+)
+from harness.report.metrics.timeseries import load_series, step_series
+
+#: Number of progress stages build_report announces.
+BUILD_STAGES = 9
+
+
+@dataclass(frozen=True, slots=True)
+class ReportConfig:
+    windows_s: tuple[float, ...] = (1.0, 10.0)
+    health: HealthThresholds = HealthThresholds()
+    health_window_s: float = 10.0
+    cdf_points: int = 400
+
+
+@dataclass(frozen=True)
+class Report:
+    run: dict[str, Any]
+    warnings: tuple[str, ...]
+    connections: ConnectionSummary
+    failure_reasons: pd.DataFrame
+    errors: pd.DataFrame
+    closes: pd.DataFrame
+    diagnoses: list[Diagnosis]
+    steps: pd.DataFrame
+    co_steps: pd.DataFrame
+    step_series: dict[float, pd.DataFrame]
+    load_series: dict[float, pd.DataFrame]
+    soak: pd.DataFrame
+    soak_window_s: float
+    survival: pd.DataFrame
+    survival_by_code: pd.DataFrame
+    detected: dict[str, float | None]
+    integrity: pd.DataFrame
+    health_windows: pd.DataFrame
+    health: HealthSummary
+    cdfs: dict[str, pd.DataFrame]
+    config: ReportConfig = field(default_factory=ReportConfig)
+
+
+def _iso_seconds(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
+    """report.json "run": run.json fields plus what the events themselves say."""
+    info = dict(data.info)
+    started, ended = _iso_seconds(info.get("started")), _iso_seconds(info.get("ended"))
+    duration = ended - started if started is not None and ended is not None else None
+    events_span = (t1_ns - t0_ns) / 1e9
+    run = {
+        "run_id": info.get("run_id", data.run_dir.name),
+        "started": info.get("started"),
+        "ended": info.get("ended"),
+        "duration_s": duration if duration is not None else events_span,
+        "host": info.get("host"),
+        "users": info.get("users"),
+        "shape": info.get("shape"),
+        "harness_version": info.get("harness_version"),
+    }
+    for key, value in info.items():
+        run.setdefault(key, value)
+    run.update(
+        events=len(data.events),
+        events_span_s=events_span,
+        first_event=pd.Timestamp(t0_ns, unit="ns", tz="UTC").isoformat(),
+        last_event=pd.Timestamp(t1_ns, unit="ns", tz="UTC").isoformat(),
+        shards_read=data.shards_read,
+        shards_skipped=data.shards_skipped,
+    )
+    return run
+
+
+def _flag_saturated(series: pd.DataFrame, health: pd.DataFrame, health_w: float) -> pd.DataFrame:
+    """Add ``saturated``: the series window falls into a saturated health window."""
+    bad = set(np.round(health.loc[health["saturated"].astype(bool), WINDOW_S] / health_w))
+    idx = np.floor(series[WINDOW_S].to_numpy(float) / health_w)
+    return series.assign(saturated=np.isin(idx, list(bad)))
+
+
+def build_report(
+    data: RunData,
+    config: ReportConfig = ReportConfig(),
+    on_stage: Callable[[str], None] = lambda _label: None,
+) -> Report:
+    """Compute every section. ``on_stage`` is told when each of BUILD_STAGES stages starts."""
+    events = data.events
+    t0, t1 = run_bounds_ns(events)
+    on_stage("connections and closes")
+    conns = connection_summary(events)
+    reasons, errors, closes = (
+        failure_reasons(events),
+        error_categories(events),
+        close_code_table(events),
+    )
+    on_stage("latency samples")
+    samples = latency_samples(events)
+    steps, co = step_latency(events, samples=samples), co_latency(events)
+    on_stage("generator health")
+    health = health_windows(events, t0, config.health_window_s, config.health)
+    on_stage("time series")
+    sseries = {w: step_series(samples, t0, w) for w in config.windows_s}
+    lseries = {
+        w: _flag_saturated(load_series(events, t0, w), health, config.health_window_s)
+        for w in config.windows_s
+    }
+    on_stage("soak drift")
+    soak_w = soak_window_s((t1 - t0) / 1e9)
+    soak_steps = sseries.get(soak_w)
+    soak = soak_analysis(
+        soak_steps if soak_steps is not None else step_series(samples, t0, soak_w),
+        lseries.get(soak_w, load_series(events, t0, soak_w)),
+        health
+        if soak_w == config.health_window_s
+        else health_windows(events, t0, soak_w, config.health),
+    )
+    on_stage("connection lifetimes")
+    life = connection_lifetimes(events, t1)
+    on_stage("diagnosis")
+    diagnoses = diagnose(events, life, t0)
+    found = {d.kind: d.value_s for d in diagnoses}
+    on_stage("integrity")
+    integrity = integrity_counts(events)
+    on_stage("latency CDFs")
+    cdfs = {step: latency_cdf(samples, step, config.cdf_points) for step in s.LATENCY_STEPS}
+    return Report(
+        run=run_section(data, t0, t1),
+        warnings=data.warnings,
+        connections=conns,
+        failure_reasons=reasons,
+        errors=errors,
+        closes=closes,
+        diagnoses=diagnoses,
+        steps=steps,
+        co_steps=co,
+        step_series=sseries,
+        load_series=lseries,
+        soak=soak,
+        soak_window_s=soak_w,
+        survival=survival_curve(life),
+        survival_by_code=closes_by_code_curve(life),
+        detected={"idle_timeout_s": found.get("idle_timeout"), "max_age_s": found.get("max_age")},
+        integrity=integrity,
+        health_windows=health,
+        health=health_summary(health),
+        cdfs=cdfs,
+        config=config,
+    )

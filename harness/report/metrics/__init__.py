@@ -1,0 +1,1 @@
+"""Report math: pure functions from event frames to frames or small frozen summaries."""

@@ -1,0 +1,141 @@
+"""Connection lifetimes, the survival curve (time to close, by code) and value clusters.
+
+A connection is identified by (worker_id, user_id, conn_id). Its age at close is the close
+row's ``ts_ns`` minus the connect row's ``ts_ns``; its idle time at close is measured from
+the end of its last request (``ts_ns`` + latency). Connections still open at the end of the
+run are censored at the last event (Kaplan–Meier).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.record import schema as s
+from harness.report.columns import AGE_S, CENSORED, CLOSE_NS, CONN_KEY, CONNECT_NS, IDLE_S
+from harness.report.metrics.common import step_mask
+
+_P = np.uint64(0x9E3779B97F4A7C15)
+ACTIVITY_STEPS = (s.STEP_CONFIGURE, s.STEP_ON_MESSAGE, s.STEP_BOT_REPLY, s.STEP_ECHO, s.STEP_TYPING)
+
+
+def _codes(col: pd.Series) -> np.ndarray:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(np.int64)
+    return pd.factorize(col)[0].astype(np.int64)
+
+
+def conn_keys(events: pd.DataFrame) -> np.ndarray:
+    """A 64-bit polynomial hash of (worker, user, conn) per row; 0 where conn_id is null."""
+    conn = events[s.CONN_ID].to_numpy(np.float64)
+    user = np.nan_to_num(events[s.USER_ID].to_numpy(np.float64), nan=-1.0)
+    with np.errstate(over="ignore"):
+        key = (_codes(events[s.WORKER_ID]) + 2).astype(np.uint64)
+        key = key * _P + (user + 2).astype(np.uint64)
+        key = key * _P + (np.nan_to_num(conn, nan=0.0) + 2).astype(np.uint64)
+    key[np.isnan(conn)] = 0
+    return key
+
+
+def _last_activity(events: pd.DataFrame, keys: np.ndarray, wanted: np.ndarray) -> pd.Series:
+    """End of the last request per wanted connection key (epoch ns)."""
+    mask = np.isin(keys, wanted)
+    act = np.zeros(len(events), dtype=bool)
+    for step in ACTIVITY_STEPS:
+        act |= step_mask(events, step)
+    mask &= act
+    lat_ns = np.nan_to_num(events[s.LATENCY_US].to_numpy()[mask], nan=0.0) * 1000.0
+    end = events[s.TS_NS].to_numpy()[mask] + lat_ns.astype(np.int64)
+    return pd.Series(end).groupby(keys[mask]).max()
+
+
+def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
+    """One row per connection: conn_key, connect_ns, close_ns, age_s, close_code (NaN when
+    censored), initiator, reason, idle_s (non-client closes only), censored."""
+    keys = conn_keys(events)
+    ok = events[s.OK].to_numpy(dtype=bool)
+    con = step_mask(events, s.STEP_CONNECT) & ok & (keys != 0)
+    connects = pd.DataFrame({CONN_KEY: keys[con], CONNECT_NS: events[s.TS_NS].to_numpy()[con]})
+    connects = connects.drop_duplicates(CONN_KEY)
+    cl = step_mask(events, s.STEP_CLOSE) & (keys != 0)
+    closes = pd.DataFrame(
+        {
+            CONN_KEY: keys[cl],
+            CLOSE_NS: events[s.TS_NS].to_numpy()[cl],
+            "close_code": events[s.CLOSE_CODE].to_numpy()[cl],
+            "initiator": events[s.CLOSE_INITIATOR].astype(object).to_numpy()[cl],
+            "reason": events[s.CLOSE_REASON].astype(object).to_numpy()[cl],
+        }
+    ).drop_duplicates(CONN_KEY)
+    closes["close_code"] = closes["close_code"].fillna(1006.0)
+    life = connects.merge(closes, on=CONN_KEY, how="outer", sort=True)
+    life[CENSORED] = life[CLOSE_NS].isna()
+    end = life[CLOSE_NS].fillna(run_end_ns).to_numpy(np.float64)
+    life[AGE_S] = (end - life[CONNECT_NS].to_numpy(np.float64)) / 1e9
+    server_side = ~life[CENSORED] & (life["initiator"] != s.INITIATOR_CLIENT)
+    last = _last_activity(events, keys, life.loc[server_side, CONN_KEY].to_numpy())
+    since = life[CONN_KEY].map(last).fillna(life[CONNECT_NS]).to_numpy(np.float64)
+    life[IDLE_S] = np.where(server_side, (end - since) / 1e9, np.nan)
+    return life.reset_index(drop=True)
+
+
+def survival_curve(life: pd.DataFrame) -> pd.DataFrame:
+    """Kaplan–Meier: columns age_s, at_risk, closed, survival (one row per distinct close age,
+    starting with age 0 / survival 1)."""
+    known = life[life[AGE_S].notna()]
+    ages = known[AGE_S].to_numpy(float)
+    events_ages = np.sort(ages[~known[CENSORED].to_numpy(bool)])
+    sorted_all = np.sort(ages)
+    t, d = np.unique(events_ages, return_counts=True)
+    at_risk = sorted_all.size - np.searchsorted(sorted_all, t, side="left")
+    surv = np.cumprod(1.0 - d / np.maximum(at_risk, 1))
+    return pd.DataFrame(
+        {
+            AGE_S: np.concatenate(([0.0], t)),
+            "at_risk": np.concatenate(([sorted_all.size], at_risk)).astype(np.int64),
+            "closed": np.concatenate(([0], d)).astype(np.int64),
+            "survival": np.concatenate(([1.0], surv)),
+        }
+    )
+
+
+def closes_by_code_curve(life: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative incidence of closes per code over age: close_code, age_s, cumulative_share
+    (share of all connections closed with that code by that age; censoring-aware)."""
+    curve = survival_curve(life)
+    c_age, c_surv = curve[AGE_S].to_numpy(float), curve["survival"].to_numpy(float)
+    c_risk = curve["at_risk"].to_numpy(float)
+    closed = life[~life[CENSORED] & life[AGE_S].notna()]
+    frames = []
+    for code, grp in closed.groupby("close_code", sort=True):
+        t, d = np.unique(grp[AGE_S].to_numpy(float), return_counts=True)
+        idx = np.searchsorted(c_age[1:], t) + 1  # row of age t in the curve
+        inc = c_surv[idx - 1] / c_risk[idx] * d
+        frames.append(
+            pd.DataFrame({"close_code": int(code), AGE_S: t, "cumulative_share": np.cumsum(inc)})
+        )
+    if not frames:
+        return pd.DataFrame({"close_code": [], AGE_S: [], "cumulative_share": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def detect_cluster(
+    values: np.ndarray,
+    *,
+    rel_tol: float = 0.05,
+    abs_tol: float = 1.0,
+    min_count: int = 3,
+    min_share: float = 0.5,
+) -> tuple[float, int] | None:
+    """The densest band of values (half-width max(rel_tol·v, abs_tol)) if it holds at least
+    ``min_count`` values and ``min_share`` of them: returns (median of the band, size)."""
+    v = np.sort(values[~np.isnan(values)])
+    if v.size < min_count:
+        return None
+    width = 2 * np.maximum(rel_tol * v, abs_tol)
+    ends = np.searchsorted(v, v + width, side="right")
+    best = int(np.argmax(ends - np.arange(v.size)))
+    band = v[best : ends[best]]
+    if band.size < min_count or band.size < min_share * v.size:
+        return None
+    return float(np.median(band)), int(band.size)

@@ -1,0 +1,107 @@
+"""Time series in fixed windows (1 s and 10 s): throughput, errors, active connections,
+p50/p95/p99 per step. Windows come from integer bucketing of ``ts_ns``; no per-row loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.record import schema as s
+from harness.report.columns import WINDOW_S
+from harness.report.metrics.common import (
+    failure_mask,
+    grouped_quantiles,
+    rate_limited_mask,
+    step_mask,
+)
+from harness.report.metrics.latency import samples_of
+
+SERIES_QUANTILES = (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99))
+#: Steps that are requests (throughput counts them; generator/close/integrity rows are not).
+REQUEST_STEPS = (*s.LATENCY_STEPS, s.STEP_TYPING)
+
+
+def window_index(events: pd.DataFrame, t0_ns: int, window_s: float) -> np.ndarray:
+    """Window number of every row: ⌊(ts − t0) / window⌋ as int64."""
+    width = int(round(window_s * 1e9))
+    return (events[s.TS_NS].to_numpy() - t0_ns) // width
+
+
+def step_series(samples: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFrame:
+    """Long format, one row per (window, step) with samples: window_start_s, step, count,
+    p50_ms, p95_ms, p99_ms. ``samples`` is a latency.latency_samples frame."""
+    frames = [
+        pd.DataFrame(
+            {WINDOW_S: [], "step": [], "count": [], **{n: [] for n, _ in SERIES_QUANTILES}}
+        )
+    ]
+    for step in samples["step"].cat.categories:
+        part = samples_of(samples, step)
+        ids, counts, qs = grouped_quantiles(
+            window_index(part, t0_ns, window_s),
+            part["latency_ms"].to_numpy(),
+            tuple(q for _, q in SERIES_QUANTILES),
+            presorted=True,
+        )
+        frame = pd.DataFrame({WINDOW_S: ids * window_s, "step": step, "count": counts})
+        for j, (name, _) in enumerate(SERIES_QUANTILES):
+            frame[name] = qs[:, j]
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True).astype({"step": str, "count": np.int64})
+    return out.sort_values([WINDOW_S, "step"], ignore_index=True)
+
+
+def _active_from_generator(events: pd.DataFrame, win: np.ndarray, n: int) -> np.ndarray | None:
+    """Sum over workers of each worker's mean reported active connections per window."""
+    mask = step_mask(events, s.STEP_GENERATOR)
+    active = events[s.ACTIVE_CONNECTIONS].to_numpy()[mask]
+    if not mask.any() or np.isnan(active).all():
+        return None
+    frame = pd.DataFrame(
+        {"w": win[mask], "worker": events[s.WORKER_ID].to_numpy()[mask], "a": active}
+    )
+    per_worker = frame.groupby(["w", "worker"], observed=True, dropna=False)["a"].mean()
+    total = per_worker.groupby(level="w").sum()
+    series = total.reindex(np.arange(n), fill_value=np.nan)
+    return np.asarray(series.ffill().fillna(0.0).to_numpy(), dtype=np.float64)
+
+
+def _active_from_events(events: pd.DataFrame, win: np.ndarray, n: int) -> np.ndarray:
+    """Fallback: connections opened minus connections closed up to each window's end."""
+    opened = step_mask(events, s.STEP_CONNECT) & events[s.OK].to_numpy(dtype=bool)
+    closed = step_mask(events, s.STEP_CLOSE)
+    delta = np.bincount(win[opened], minlength=n)[:n] - np.bincount(win[closed], minlength=n)[:n]
+    return np.cumsum(delta).astype(np.float64)
+
+
+def load_series(events: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFrame:
+    """One row per window from t0 to the last event: window_start_s, requests, throughput_rps,
+    errors, rate_limited, connects, closes, active_connections."""
+    win = window_index(events, t0_ns, window_s)
+    n = int(win.max()) + 1
+    is_request = np.zeros(len(events), dtype=bool)
+    for step in REQUEST_STEPS:
+        is_request |= step_mask(events, step)
+    fail = failure_mask(events) & (is_request | step_mask(events, s.STEP_ERROR))
+
+    def per_window(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(win[mask], minlength=n)[:n]
+
+    requests = per_window(is_request)
+    active = _active_from_generator(events, win, n)
+    frame = pd.DataFrame(
+        {
+            WINDOW_S: np.arange(n) * window_s,
+            "requests": requests,
+            "throughput_rps": requests / window_s,
+            "errors": per_window(fail),
+            "rate_limited": per_window(rate_limited_mask(events)),
+            "connects": per_window(step_mask(events, s.STEP_CONNECT)),
+            "closes": per_window(step_mask(events, s.STEP_CLOSE)),
+            "active_connections": active
+            if active is not None
+            else _active_from_events(events, win, n),
+        }
+    )
+    return frame

@@ -1,0 +1,163 @@
+"""Plots as PNG bytes (matplotlib's object API with the Agg canvas; no pyplot global state).
+
+Six plots: latency percentiles over time per step, throughput + active connections, close
+codes, failure reasons, latency CDF per step, survival curve. Saturated generator windows are
+shaded red on the time plots.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from harness.record import schema as s
+from harness.report.build import Report
+from harness.report.columns import AGE_S, WINDOW_S
+
+_DPI = 100
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _series_window(report: Report) -> float:
+    """10-s windows for runs over 5 min, else 1 s (readable either way)."""
+    windows = sorted(report.step_series)
+    long_run = float(report.run.get("events_span_s") or 0) > 300
+    return windows[-1] if long_run and windows else windows[0]
+
+
+def _shade_saturated(ax: Axes, report: Report) -> None:
+    h, w = report.health_windows, report.config.health_window_s
+    for start in h.loc[h["saturated"].astype(bool), WINDOW_S]:
+        ax.axvspan(start, start + w, color="red", alpha=0.15, lw=0)
+
+
+def latency_over_time(report: Report) -> bytes:
+    series = report.step_series[_series_window(report)]
+    steps = [st for st in s.LATENCY_STEPS if (series["step"] == st).any()]
+    fig = Figure(figsize=(10, 2.2 * max(len(steps), 1)))
+    for i, step in enumerate(steps or ["(no samples)"]):
+        ax = fig.add_subplot(max(len(steps), 1), 1, i + 1)
+        part = series[series["step"] == step]
+        for col, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):
+            ax.plot(part[WINDOW_S], part[col], style, label=col.removesuffix("_ms"))
+        _shade_saturated(ax, report)
+        ax.set_ylabel(f"{step}\nms")
+        ax.legend(loc="upper right", fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.axes[-1].set_xlabel("seconds since first event")
+    fig.suptitle(f"Latency percentiles per {_series_window(report):g}-s window (red: generator saturated)")
+    return _png(fig)
+
+
+def throughput(report: Report) -> bytes:
+    frame = report.load_series[_series_window(report)]
+    fig = Figure(figsize=(10, 3.5))
+    ax = fig.add_subplot()
+    ax.plot(frame[WINDOW_S], frame["throughput_rps"], label="requests/s", color="tab:blue")
+    ax.plot(frame[WINDOW_S], frame["errors"] / _series_window(report), label="errors/s", color="tab:red")
+    ax.set_ylabel("per second")
+    ax.set_xlabel("seconds since first event")
+    _shade_saturated(ax, report)
+    ax2 = ax.twinx()
+    ax2.plot(frame[WINDOW_S], frame["active_connections"], color="tab:green", label="active connections")
+    ax2.set_ylabel("active connections")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    ax.set_title("Throughput, errors and active connections")
+    return _png(fig)
+
+
+def _bars(labels: list[str], counts: list[int], title: str, colors: list[str] | None = None) -> bytes:
+    fig = Figure(figsize=(8, 0.45 * max(len(labels), 2) + 1.2))
+    ax = fig.add_subplot()
+    if labels:
+        bars = ax.barh(labels[::-1], counts[::-1], color=(colors or ["tab:blue"] * len(labels))[::-1])
+        ax.bar_label(bars, labels=[f"{c:,}" for c in counts[::-1]], padding=3, fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title)
+    ax.set_xlabel("count")
+    return _png(fig)
+
+
+def close_codes(report: Report) -> bytes:
+    c = report.closes
+    labels = [f"{int(code)} {name}" for code, name in zip(c["close_code"], c["name"], strict=True)]
+    colors = ["tab:green" if int(code) in (1000, 1001) else "tab:red" for code in c["close_code"]]
+    return _bars(labels, [int(n) for n in c["count"]], "Close codes", colors)
+
+
+def failure_reasons(report: Report) -> bytes:
+    r = report.failure_reasons
+    return _bars([str(x) for x in r["reason"]], [int(n) for n in r["count"]], "Connection failures by reason",
+                 ["tab:red"] * len(r))
+
+
+def latency_cdf(report: Report) -> bytes:
+    fig = Figure(figsize=(8, 4))
+    ax = fig.add_subplot()
+    for step, cdf in report.cdfs.items():
+        if len(cdf):
+            ax.plot(np.maximum(cdf["latency_ms"], 1e-3), cdf["fraction"], label=step)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of samples ≤ x")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    ax.set_title("Latency CDF per step")
+    return _png(fig)
+
+
+def survival(report: Report) -> bytes:
+    fig = Figure(figsize=(8, 4))
+    ax = fig.add_subplot()
+    curve = report.survival
+    ax.step(curve[AGE_S], curve["survival"], where="post", color="black", label="still open (KM)")
+    by_code: pd.DataFrame = report.survival_by_code
+    for code, part in by_code.groupby("close_code"):
+        ax.step(part[AGE_S], part["cumulative_share"], where="post", label=f"closed with {int(code)}")
+    for key, label in (("idle_timeout_s", "idle timeout"), ("max_age_s", "max age")):
+        value = report.detected.get(key)
+        if value is not None:
+            ax.axvline(value, color="grey", ls="--")
+            ax.annotate(f"{label} ≈ {value:.0f} s", (value, 0.5), rotation=90, fontsize="small")
+    ax.set_xlabel("connection age (s)")
+    ax.set_ylabel("share of connections")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title("Session survival and time to close by code")
+    return _png(fig)
+
+
+PLOTS: dict[str, Callable[[Report], bytes]] = {
+    "latency_over_time": latency_over_time,
+    "throughput": throughput,
+    "close_codes": close_codes,
+    "failure_reasons": failure_reasons,
+    "latency_cdf": latency_cdf,
+    "survival": survival,
+}
+
+
+def render_plots(report: Report, on_plot: Callable[[str], None] = lambda _n: None) -> dict[str, bytes]:
+    """Every plot as PNG bytes, keyed by name."""
+    out = {}
+    for name, draw in PLOTS.items():
+        on_plot(name)
+        out[name] = draw(report)
+    return out

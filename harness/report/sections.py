@@ -1,0 +1,210 @@
+"""The report as a renderer-neutral document: titled sections of text, tables and plots.
+
+Markdown and HTML render the same sections, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.report.build import Report
+from harness.report.metrics.common import QUANTILE_DEFINITION
+from harness.report.slo import GateResult
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    """Numbers with decimals (latencies are never rounded to whole ms), '–' for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.6g}"
+    return str(value)
+
+
+def pct(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value * 100:.3f}%"
+
+
+def frame_table(frame: pd.DataFrame, index: str | None = None) -> Table:
+    data = frame.reset_index() if index else frame
+    rows = [
+        [fmt(v.item() if hasattr(v, "item") else v) for v in row]
+        for row in data.itertuples(index=False)
+    ]
+    return Table([str(c) for c in data.columns], rows)
+
+
+def headline(report: Report, results: list[GateResult]) -> Section:
+    c, h = report.connections, report.health
+    text = [
+        f"Run `{report.run.get('run_id')}`: {report.run.get('events')} events over "
+        f"{fmt(report.run.get('duration_s'), 1)} s; connections {c.succeeded}/{c.attempted - c.rate_limited} "
+        f"succeeded ({pct(c.success_rate)}).",
+    ]
+    if not h.trustworthy:
+        text.append(
+            f"**WARNING: the load generator was saturated in {h.saturated_windows} of {h.windows} "
+            f"windows (CPU >= {report.config.health.cpu_pct_max:g}% or event-loop lag >= "
+            f"{report.config.health.lag_ms_max:g} ms). Latency figures are NOT trustworthy: they "
+            "include generator queueing.**"
+        )
+    text += [f"**Warning:** {w}" for w in report.warnings]
+    if results:
+        counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive")}
+        text.append(
+            f"SLO gates: {counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive."
+        )
+    return Section("Summary", text)
+
+
+def connections_section(report: Report) -> Section:
+    c = report.connections
+    summary = Table(
+        ["attempted", "succeeded", "failed", "rate limited", "success rate"],
+        [
+            [
+                str(c.attempted),
+                str(c.succeeded),
+                str(c.failed),
+                str(c.rate_limited),
+                pct(c.success_rate),
+            ]
+        ],
+    )
+    reasons = frame_table(report.failure_reasons)
+    return Section(
+        "Connection success",
+        ["success rate = succeeded / (attempted − rate limited)."],
+        [summary, reasons],
+        ["failure_reasons"],
+    )
+
+
+def closes_section(report: Report) -> Section:
+    text = [f"Diagnosis: {d.text}" for d in report.diagnoses] or [
+        "Diagnosis: none (no pattern the evidence supports)."
+    ]
+    closes = report.closes.assign(share=report.closes["share"].map(lambda v: pct(float(v))))
+    return Section("Close codes (protocol.md §6)", text, [frame_table(closes)], ["close_codes"])
+
+
+def latency_section(report: Report) -> Section:
+    text = [
+        f"Latency in ms from raw samples. Quantiles: {QUANTILE_DEFINITION}.",
+        "count = successful samples; failures exclude rate-limited requests (counted apart).",
+    ]
+    tables = [frame_table(report.steps, index="step")]
+    if len(report.co_steps):
+        text.append(
+            "Coordinated-omission view (open model): measured from the intended start; "
+            "the second table is directly comparable to the first."
+        )
+        tables.append(frame_table(report.co_steps, index="step"))
+    return Section("Latency per step", text, tables, ["latency_over_time", "latency_cdf"])
+
+
+def throughput_section(report: Report) -> Section:
+    text = []
+    for w, frame in report.load_series.items():
+        text.append(
+            f"{w:g}-s windows: peak {frame['throughput_rps'].max():.1f} req/s, "
+            f"peak active connections {frame['active_connections'].max():.0f}, "
+            f"{int(frame['errors'].sum())} errors, {int(frame['saturated'].sum())} saturated windows."
+        )
+    return Section("Time series", text, [], ["throughput"])
+
+
+def soak_section(report: Report) -> Section:
+    table = report.soak.drop(columns=["evidence"])
+    text = [
+        f"Windows of {report.soak_window_s:g} s; drifting = fitted change > tolerance of the "
+        "mean level and |t| >= 3."
+    ]
+    text += [f"{r.metric}: **{r.verdict}** — {r.evidence}" for r in report.soak.itertuples()]
+    return Section("Soak drift", text, [frame_table(table)])
+
+
+def survival_section(report: Report) -> Section:
+    d = report.detected
+    text = [
+        f"Detected idle timeout: {fmt(d.get('idle_timeout_s'), 1)} s; detected max connection "
+        f"age: {fmt(d.get('max_age_s'), 1)} s.",
+        "Kaplan–Meier survival of established connections (open at the end = censored).",
+    ]
+    return Section("Session survival", text, [], ["survival"])
+
+
+def integrity_section(report: Report) -> Section:
+    return Section(
+        "Message integrity",
+        ["lost = integrity 'lost' rows, else onMessage timeouts."],
+        [frame_table(report.integrity), frame_table(report.errors)],
+    )
+
+
+def health_section(report: Report) -> Section:
+    h, t = report.health, report.config.health
+    text = [
+        f"Saturated = any worker with cpu_pct >= {t.cpu_pct_max:g} or event-loop lag >= "
+        f"{t.lag_ms_max:g} ms in a {report.config.health_window_s:g}-s window.",
+        f"{h.samples} samples, {h.saturated_windows}/{h.windows} saturated windows, max CPU "
+        f"{fmt(h.max_cpu_pct, 1)}%, max lag {fmt(h.max_lag_ms)} ms, peak RSS "
+        f"{fmt(h.peak_rss_bytes / 2**20, 1)} MiB.",
+    ]
+    return Section("Generator health", text)
+
+
+def slo_section(results: list[GateResult]) -> Section:
+    rows = [
+        [
+            r.gate.text,
+            r.verdict.upper(),
+            fmt(r.observed, 4),
+            str(r.samples),
+            str(r.gate.min_samples),
+            r.detail,
+        ]
+        for r in results
+    ]
+    return Section(
+        "SLO gates",
+        ["Exit code: 0 all pass, 1 a gate failed, 2 inconclusive only."],
+        [Table(["gate", "verdict", "observed", "samples", "min samples", "detail"], rows)],
+    )
+
+
+def build_sections(report: Report, results: list[GateResult]) -> list[Section]:
+    sections = [headline(report, results)]
+    if results:
+        sections.append(slo_section(results))
+    return sections + [
+        connections_section(report),
+        closes_section(report),
+        latency_section(report),
+        throughput_section(report),
+        soak_section(report),
+        survival_section(report),
+        integrity_section(report),
+        health_section(report),
+    ]
