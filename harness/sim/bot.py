@@ -1,0 +1,219 @@
+"""The simulated bot: what it answers, when, and in which order (protocol.md §8.4 items 20-23, 27).
+
+Each session has one FIFO of pending outputs and at most one timer for its head, so replies
+leave in order and never before the echo they answer. A reply is dropped when its session is
+cleared, expired or made read-only first, or when no socket is attached when it is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from harness.protocol import codec
+from harness.protocol import frames as f
+from harness.sim.clock import MessageClock
+from harness.sim.config import SimConfig
+from harness.sim.faults import FaultPicker, SessionFault, seeded_rng
+from harness.sim.sessions import Session
+from harness.sim.stats import SimStats
+
+WELCOME = "Welcome! How can I help you today?"
+ATTACHMENT_REPLY = "You sent an attachment."
+QUICK_REPLIES = (("Track an order", "track_order"), ("Talk to a person", "handoff"))
+DISCONNECT_EVENT: dict[str, Any] = {"eventType": "Presence", "presence": {"type": "Disconnect"}}
+TYPING_ON_EVENT: dict[str, Any] = {
+    "eventType": "Typing",
+    "typing": {"type": "On", "duration": 5000},
+}
+
+
+class Out(enum.Enum):
+    """Kinds of bot output."""
+
+    REPLY = "reply"
+    TYPING = "typing"
+    DISCONNECT = "disconnect"
+
+
+@dataclass(slots=True)
+class Turn:
+    """One echo and its replies; under ``--fault-reorder`` one frame is held back (item 27)."""
+
+    frames: int  # echo + replies (typing excluded)
+    reorder: bool
+    written: int = 0
+    held: bytes | None = None
+
+
+@dataclass(slots=True)
+class Pending:
+    """One queued bot output, due at ``due`` (loop time)."""
+
+    due: float
+    out: Out
+    turn: Turn
+    text: str = ""
+    quick: bool = False
+
+
+class Bot:
+    """Schedules and writes the bot's outputs for every session of this process."""
+
+    def __init__(
+        self, config: SimConfig, stats: SimStats, clock: MessageClock, picker: FaultPicker
+    ) -> None:
+        self.config = config
+        self.stats = stats
+        self.clock = clock
+        self.picker = picker
+        self._latency_rng = seeded_rng(config, "latency")
+        self._quick_rng = seeded_rng(config, "quick-replies")
+        self._quick_index = 0
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def draw(self) -> float:
+        return self.config.bot_latency.draw(self._latency_rng)
+
+    def _quick(self) -> bool:
+        share = self.config.quick_replies
+        if not share.enabled:
+            return False
+        self._quick_index += 1
+        return share.picks(self._quick_index, self._quick_rng)
+
+    def start_turn(
+        self, session: Session, echo: bytes, replies: list[str], *, guest_text: bool = False
+    ) -> None:
+        """Write the echo, then schedule ``replies`` one latency draw apart (items 20, 22).
+
+        Only replies to guest text get typing and quick replies.
+        """
+        if not replies:
+            session.push(echo)
+            return
+        turn = Turn(frames=1 + len(replies), reorder=self.picker.turn())
+        self._emit(session, turn, echo)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        for text in replies:
+            if guest_text and self.config.bot_typing:
+                session.bot_queue.append(Pending(max(due, session.last_due), Out.TYPING, turn))
+            due = max(due + self.draw(), session.last_due)
+            session.last_due = due
+            session.bot_queue.append(
+                Pending(due, Out.REPLY, turn, text, guest_text and self._quick())
+            )
+        self._pump(session)
+
+    def schedule_disconnect(self, session: Session, echo: bytes) -> None:
+        """``--disconnect-text``: the echo, then the ReadOnly disconnect one draw later."""
+        session.push(echo)
+        turn = Turn(frames=1, reorder=False)
+        loop = asyncio.get_running_loop()
+        due = max(loop.time() + self.draw(), session.last_due)
+        session.last_due = due
+        session.bot_queue.append(Pending(due, Out.DISCONNECT, turn))
+        self._pump(session)
+
+    def disconnect_now(self, session: Session) -> None:
+        """Guest Presence Disconnect: the ReadOnly event at once (§8.4 item 23)."""
+        self._write_disconnect(session)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _pump(self, session: Session) -> None:
+        """Write every due output in order; arm one timer for the next (item 21)."""
+        session.bot_timer = None
+        loop = asyncio.get_running_loop()
+        queue = session.bot_queue
+        while queue:
+            now = loop.time()
+            head = queue[0]
+            if head.due > now:
+                session.bot_timer = loop.call_at(head.due, self._pump, session)
+                return
+            queue.popleft()
+            if not session.sockets or session.read_only:
+                continue  # nobody to tell, or the conversation ended: dropped, no replay
+            self._write(session, head)
+
+    def _write(self, session: Session, item: Pending) -> None:
+        if item.out is Out.TYPING:
+            session.push(self._event(TYPING_ON_EVENT))
+        elif item.out is Out.DISCONNECT:
+            self._write_disconnect(session)
+        else:
+            self._emit(session, item.turn, self._reply(item))
+            self.stats.bot_replies += 1
+            session.bot_replies += 1
+            if session.fault is not SessionFault.NONE and (
+                session.bot_replies == self.config.faults.after
+            ):
+                self._inject(session)
+
+    def _emit(self, session: Session, turn: Turn, data: bytes) -> None:
+        """Write one frame of a turn, holding back the second-to-last one when reordered."""
+        turn.written += 1
+        if turn.reorder and turn.written == turn.frames - 1:
+            turn.held = data
+            return
+        session.push(data)
+        if turn.held is not None and turn.written == turn.frames:
+            session.push(turn.held)
+            turn.held = None
+
+    def _reply(self, item: Pending) -> bytes:
+        """A §3.4 bot text, or a Structured one with quick replies (item 20)."""
+        channel = {"time": self.clock.channel_time(), "type": "Private"}
+        content: tuple[dict[str, object], ...] | None = None
+        if item.quick:
+            content = tuple(
+                {
+                    "contentType": "QuickReply",
+                    "quickReply": {"text": text, "payload": payload, "action": "Message"},
+                }
+                for text, payload in QUICK_REPLIES
+            )
+        return codec.encode(
+            f.StructuredMessage(
+                direction=f.OUTBOUND,
+                type="Structured" if item.quick else "Text",
+                id=self.clock.hex_id(),
+                text=item.text,
+                channel=channel,
+                content=content,
+                metadata={"correlationId": self.clock.uuid()},
+                originating_entity="Bot",
+            )
+        )
+
+    def _event(self, event: dict[str, Any], **metadata: str) -> bytes:
+        return codec.encode(
+            f.StructuredMessage(
+                direction=f.OUTBOUND,
+                type="Event",
+                id=self.clock.hex_id(),
+                channel={"time": self.clock.channel_time(), "messageId": self.clock.uuid()},
+                events=(event,),
+                metadata={"correlationId": self.clock.uuid(), **metadata},
+                originating_entity="Bot",
+            )
+        )
+
+    def _write_disconnect(self, session: Session) -> None:
+        """The ReadOnly end: read-only from the moment the event is sent (§7.1, item 23)."""
+        session.push(self._event(DISCONNECT_EVENT, readOnly="true"))
+        session.read_only = True
+        session.cancel_bot()
+
+    def _inject(self, session: Session) -> None:
+        """``--fault-close`` / ``--fault-drop`` right after the N-th reply (item 27)."""
+        for sock in list(session.sockets):
+            if session.fault is SessionFault.DROP:
+                sock.abort()
+            else:
+                sock.close(self.config.faults.close_code, "injected fault")

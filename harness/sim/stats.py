@@ -1,0 +1,103 @@
+"""Counters of one simulator run, and the shutdown summary (protocol.md §8.1 item 1).
+
+The last summary line is ``SUMMARY {json}`` so a load generator can check its own accounting
+against the server's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+SUMMARY_PREFIX = "SUMMARY "
+
+
+@dataclass(slots=True)
+class SimStats:
+    """What one process (or, after ``merge``, all processes) saw.
+
+    - ``upgrades``: upgrade requests attempted; ``accepted``: answered 101;
+      ``rejected_by_status``: refused upgrades by HTTP status.
+    - ``sessions``: sessions created (new tokens and startNew conversations).
+    - ``messages``: accepted ``onMessage`` actions (the ones echoed).
+    - ``bot_replies``: bot text replies written; ``frames_in``: data frames received.
+    - ``errors_by_code``: error answers sent, by Guest API code (429 included).
+    - ``closes_by_code``: closed connections by close code (1006 = no close frame).
+    """
+
+    upgrades: int = 0
+    accepted: int = 0
+    rejected_by_status: Counter[str] = field(default_factory=Counter)
+    sessions: int = 0
+    messages: int = 0
+    bot_replies: int = 0
+    frames_in: int = 0
+    errors_by_code: Counter[str] = field(default_factory=Counter)
+    closes_by_code: Counter[str] = field(default_factory=Counter)
+    processes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimStats:
+        stats = cls()
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if isinstance(getattr(stats, f.name), Counter):
+                value = Counter({str(k): int(v) for k, v in value.items()})
+            setattr(stats, f.name, value)
+        return stats
+
+    @classmethod
+    def merge(cls, parts: list[SimStats]) -> SimStats:
+        """Aggregate per-process stats (``--processes N``)."""
+        total = cls(processes=len(parts))
+        for part in parts:
+            for f in dataclasses.fields(cls):
+                if f.name == "processes":
+                    continue
+                current = getattr(total, f.name)
+                if isinstance(current, Counter):
+                    current.update(getattr(part, f.name))
+                else:
+                    setattr(total, f.name, current + getattr(part, f.name))
+        return total
+
+    def summary_lines(self) -> list[str]:
+        """Human-readable lines, then the machine-readable ``SUMMARY {json}`` line last."""
+
+        def fmt(counter: Counter[str]) -> str:
+            return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
+
+        return [
+            f"processes: {self.processes}",
+            f"connections: {self.upgrades} upgrades, {self.accepted} accepted, "
+            f"rejected by status: {fmt(self.rejected_by_status)}",
+            f"sessions: {self.sessions}",
+            f"messages: {self.messages} accepted onMessage, {self.bot_replies} bot replies, "
+            f"{self.frames_in} frames in",
+            f"errors by code: {fmt(self.errors_by_code)}",
+            f"closes by code: {fmt(self.closes_by_code)}",
+            SUMMARY_PREFIX + orjson.dumps(self.to_dict()).decode(),
+        ]
+
+
+def parse_summary(output: str) -> SimStats | None:
+    """Find the ``SUMMARY {json}`` line in a simulator's stdout (for tests and load tools)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(SUMMARY_PREFIX):
+            data = orjson.loads(line[len(SUMMARY_PREFIX) :])
+            if isinstance(data, dict):
+                return SimStats.from_dict(data)
+    return None
