@@ -1,0 +1,218 @@
+"""One guest's conversation flow (design.md "Conversation flow of one GuestUser").
+
+connect → configureSession → [Presence Join] → N turns of [Typing On] → onMessage (echo =
+onMessage latency, first bot text = botReply latency) → think → … with heartbeats on their own
+timer → then, by ``--session-mode``: close 1000 (the next conversation uses a new token), keep
+the socket open, or drop it and resume with the same token (protocol.md §7.2).
+
+The flow never raises a server's misbehaviour out of a Locust task: the client has already
+reported it as an event, and the flow carries on (next turn, or a new connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from harness.client.guest import GuestClient
+from harness.client.options import ClientOptions
+from harness.errors import (
+    HarnessError,
+    InvalidState,
+    RateLimited,
+    ServiceError,
+    UnexpectedClose,
+    UsageError,
+)
+from harness.loadgen.config import FlowConfig
+from harness.loadgen.reporting import StepReporter
+from harness.loadgen.safety import REQ_BUDGET_PER_MINUTE, SlidingWindow, TokenBucket
+from harness.protocol import limits
+
+logger = logging.getLogger(__name__)
+
+_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+#: Guest texts cycle through these (short, realistic, no payload-dependent names in stats).
+TEXTS = ("Where is my order?", "I need help with my account.", "Can I change my address?")
+#: Back-off after a failed connect, so a refusing server is not hammered in a tight loop.
+CONNECT_BACKOFF_S = 1.0
+
+
+def guest_url(host: str, deployment_id: str) -> str:
+    """The Guest API URL for a Locust host: ``/v1?deploymentId=…`` (protocol.md §1.1).
+
+    Raises:
+        UsageError: the host is not a ws/wss/http/https URL.
+    """
+    text = host.strip()
+    if "://" not in text:
+        text = "ws://" + text
+    parts = urlsplit(text)
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise UsageError(f"--host must be a ws:// or wss:// URL: {host!r}")
+    path = parts.path.rstrip("/")
+    path = path if path.endswith("/v1") else path + "/v1"
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("deploymentId", deployment_id)
+    return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
+
+
+class ConversationFlow:
+    """Runs conversations for one virtual user; one :meth:`run_once` per Locust task call."""
+
+    def __init__(
+        self,
+        url: str,
+        flow: FlowConfig,
+        options: ClientOptions,
+        reporter: StepReporter,
+        *,
+        rng: random.Random,
+        sleep: Callable[[float], Any],
+        conn_pacer: TokenBucket | None = None,
+        paced: bool = False,
+        make_client: Callable[..., GuestClient] = GuestClient,
+    ) -> None:
+        self.url = url
+        self.flow = flow
+        self.options = options
+        self.reporter = reporter
+        self.rng = rng
+        self.sleep = sleep
+        self.conn_pacer = conn_pacer
+        self.paced = paced
+        self.make_client = make_client
+        self.client: GuestClient | None = None
+        self.token: str | None = None
+        self.messages_sent = 0
+
+    # --- the flow ----------------------------------------------------------------------------
+    def run_once(
+        self, intended_ns: int | None = None, *, mode: str | None = None, pause: bool = True
+    ) -> None:
+        """One conversation (close/resume), or one idle interval of a kept session (keep).
+
+        ``pause=False`` (open model) returns right after the close: the next start is due at
+        its own slot, not after a think time.
+        """
+        mode = mode or self.flow.session_mode
+        if mode == "keep" and self._is_open():
+            self.sleep(self._think())  # hold: heartbeats run on the client's own timer
+            return
+        if not self._open(new_token=mode == "close" or self.token is None, intended=intended_ns):
+            self.sleep(CONNECT_BACKOFF_S)
+            return
+        self._turns(intended_ns)
+        if mode == "keep":
+            return
+        self.close()
+        if mode == "close":
+            self.token = None
+        if pause:
+            self.sleep(self._think())
+
+    def _is_open(self) -> bool:
+        return self.client is not None and not self.client.closed
+
+    def _open(self, *, new_token: bool, intended: int | None) -> bool:
+        """Connect and configure; False (already reported by the client) when it failed."""
+        if self.conn_pacer is not None:
+            self.conn_pacer.acquire()
+        client = self.make_client(
+            self.url, self.options, self.reporter, token=None if new_token else self.token
+        )
+        self.client = client
+        self.token = client.token
+        self.reporter.client = client
+        self.reporter.intended_connect_ns = intended
+        try:
+            client.connect()
+        except ServiceError:
+            return False
+        try:
+            response = client.configure()
+            if self.flow.presence_join and response.new_session:
+                client.send_presence("Join")
+        except RateLimited as exc:
+            self.close()
+            self.sleep(min(exc.retry_after_s, self.options.max_retry_after_s))
+            return False
+        except ServiceError:
+            self.close()
+            return False
+        if self.flow.heartbeat_interval_s > 0:
+            client.start_heartbeat()
+        return True
+
+    def _turns(self, intended_ns: int | None) -> None:
+        """N turns; planned send times advance by think time independent of response times."""
+        assert self.client is not None
+        client = self.client
+        msg_window, req_window = self._pacers()
+        planned = intended_ns
+        for turn in range(self.flow.messages_per_session):
+            if turn:
+                pause = self._think()
+                if planned is not None:
+                    planned += int(pause * 1e9)
+                    pause = max(0.0, (planned - time.time_ns()) / 1e9)
+                self.sleep(pause)
+            if client.closed:
+                return
+            try:
+                self._one_turn(client, planned, msg_window, req_window)
+            except RateLimited as exc:
+                self.sleep(min(exc.retry_after_s, self.options.max_retry_after_s))
+            except (UnexpectedClose, InvalidState):
+                return  # the socket is gone or read-only: reported, start over next time
+            except ServiceError:
+                continue  # timeout or error frame: reported; next turn
+
+    def _one_turn(
+        self,
+        client: GuestClient,
+        planned: int | None,
+        msg_window: SlidingWindow | None,
+        req_window: SlidingWindow | None,
+    ) -> None:
+        if self.flow.typing:
+            if req_window is not None:
+                req_window.acquire()
+            client.send_typing()
+        if msg_window is not None and req_window is not None:
+            msg_window.acquire()
+            req_window.acquire()
+        self.messages_sent += 1
+        client.send_text(TEXTS[self.messages_sent % len(TEXTS)], intended_ns=planned)
+
+    def _pacers(self) -> tuple[SlidingWindow | None, SlidingWindow | None]:
+        if not self.paced:
+            return None, None
+        msg = SlidingWindow(limits.MSG_RATE_PER_SESSION, limits.MSG_RATE_WINDOW_S, sleep=self.sleep)
+        req = SlidingWindow(REQ_BUDGET_PER_MINUTE, limits.REQ_RATE_WINDOW_S, sleep=self.sleep)
+        return msg, req
+
+    def _think(self) -> float:
+        low, high = self.flow.think_min_s, self.flow.think_max_s
+        return low if high <= low else self.rng.uniform(low, high)
+
+    # --- ending ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close 1000 if open (the client reports the close row exactly once)."""
+        client = self.client
+        if client is None or client.closed:
+            return
+        try:
+            client.stop_heartbeat()
+            client.close(1000)
+        except HarnessError as exc:
+            logger.debug("close failed: %s", exc)
+
+    def stop(self) -> None:
+        """Called from the user's on_stop: end the current connection cleanly."""
+        self.close()

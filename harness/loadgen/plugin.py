@@ -1,0 +1,192 @@
+"""``install(environment)``: wire the harness into a Locust environment (from ``@events.init``).
+
+Nothing happens at import. On the master or a local runner, install validates the options,
+starts the embedded simulator when there is no ``--host`` (before the first user spawns),
+applies the safety rail, creates the run directory and ``run.json``, and starts the recorder.
+On a worker it only starts the recorder: the host and options arrive with the first spawn
+message, so everything that depends on them is (re)built at ``test_start``.
+
+Shutdown (``quitting``, which Locust fires on normal end, Ctrl-C and SIGTERM): stop the users so
+their closes are recorded, collect the workers' last events, flush, stop the simulator and
+finish ``run.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.loadgen.arrivals import ArrivalSchedule
+from harness.loadgen.config import LoadConfig, load_config
+from harness.loadgen.embedded import EmbeddedSimulator
+from harness.loadgen.recording import RecordingService, role_of
+from harness.loadgen.safety import TargetPolicy, TokenBucket, check_target
+from harness.record.recorder import Recorder
+from harness.record.runinfo import RunInfo, default_run_dir, redact_options, utc_now_iso
+
+logger = logging.getLogger(__name__)
+
+_ATTR = "guestchat_harness"
+#: How long the master waits for workers to stop their users and send their last events.
+DRAIN_TIMEOUT_EXTRA_S = 30.0
+
+
+@dataclass(slots=True)
+class HarnessContext:
+    """Per-process state shared by the users of one Locust process (never a module global)."""
+
+    environment: Any
+    role: str
+    config: LoadConfig
+    policy: TargetPolicy | None = None
+    refusal: str | None = None
+    recorder: Recorder | None = None
+    recording: RecordingService | None = None
+    simulator: EmbeddedSimulator | None = None
+    run_info: RunInfo | None = None
+    conn_pacer: TokenBucket | None = None
+    arrivals: ArrivalSchedule | None = None
+    active_connections: int = 0
+    user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    finished: bool = False
+
+    def next_user_id(self) -> int:
+        """Unique across workers: the worker index in the high digits."""
+        index = int(getattr(self.environment.runner, "worker_index", 0) or 0)
+        return index * 1_000_000_000 + next(self.user_ids)
+
+
+def context_of(environment: Any) -> HarnessContext:
+    """The installed context.
+
+    Raises:
+        UsageError: install() was not called for this environment.
+    """
+    ctx = getattr(environment, _ATTR, None)
+    if not isinstance(ctx, HarnessContext):
+        raise UsageError("harness not installed: call harness.loadgen.install(environment)")
+    return ctx
+
+
+def _workers(environment: Any) -> int:
+    options = environment.parsed_options
+    return max(1, int(getattr(options, "expect_workers", 1) or 1)) if options else 1
+
+
+def install(environment: Any, *, flush_rows: int = 50_000, flush_interval_s: float = 2.0) -> None:
+    """Install the harness on ``environment`` (its runner must exist).
+
+    Raises:
+        UsageError: bad options, or a non-loopback host without ``--allow-remote-target``.
+    """
+    runner = environment.runner
+    role = role_of(runner)
+    config = load_config(environment.parsed_options)
+    ctx = HarnessContext(environment, role, config)
+    setattr(environment, _ATTR, ctx)
+    if role != "worker":
+        _prepare_target(ctx)
+        if config.record or config.run_dir is not None:
+            run_dir = config.run_dir or default_run_dir()
+            options = vars(environment.parsed_options) if environment.parsed_options else {}
+            ctx.run_info = RunInfo(run_dir, environment.host, redact_options(options))
+            ctx.run_info.write()
+            logger.info("run directory: %s", run_dir)
+    if config.record:
+        ctx.recorder = Recorder()
+        run_dir_path: Path | None = ctx.run_info.run_dir if ctx.run_info else None
+        ctx.recording = RecordingService(
+            environment,
+            ctx.recorder,
+            run_dir=run_dir_path,
+            flush_rows=flush_rows,
+            flush_interval_s=flush_interval_s,
+            active_connections=lambda: ctx.active_connections,
+        )
+        ctx.recording.start()
+    events = environment.events
+    events.test_start.add_listener(lambda **kw: _on_test_start(ctx))
+    events.test_stop.add_listener(lambda **kw: _on_test_stop(ctx))
+    events.quitting.add_listener(lambda **kw: finish(ctx))
+
+
+def _prepare_target(ctx: HarnessContext) -> None:
+    env = ctx.environment
+    if not env.host:
+        ctx.simulator = EmbeddedSimulator(ctx.config.sim_args)
+        env.host = ctx.simulator.host
+    ctx.policy = _policy(ctx, env.host)
+    logger.warning("%s", ctx.policy.banner(env.host, _workers(env)))
+
+
+def _policy(ctx: HarnessContext, host: str) -> TargetPolicy:
+    c = ctx.config
+    return check_target(
+        host,
+        c.flow,
+        allow_remote=c.allow_remote,
+        conn_rate_override=c.conn_rate_override,
+        workers=_workers(ctx.environment),
+    )
+
+
+def _on_test_start(ctx: HarnessContext) -> None:
+    """Rebuild what depends on the options and host (edited in the web UI, or on a worker)."""
+    env = ctx.environment
+    try:
+        ctx.config = load_config(env.parsed_options)
+        ctx.policy = _policy(ctx, env.host or "")
+        ctx.refusal = None
+    except UsageError as exc:
+        ctx.refusal = str(exc)
+        logger.error("%s", exc)
+        return
+    if ctx.policy.conn_per_minute:
+        ctx.conn_pacer = TokenBucket(ctx.policy.conn_per_minute / 60.0)
+    shape = ctx.config.shape
+    if shape.kind == "open":
+        ctx.arrivals = ArrivalSchedule(shape.arrival_rate / _workers(env))
+    if ctx.recording is not None:
+        ctx.recording.start_sampling()
+
+
+def _on_test_stop(ctx: HarnessContext) -> None:
+    if ctx.recording is None:
+        return
+    ctx.recording.stop_sampling()
+    ctx.recording.drain_workers(_drain_timeout(ctx))
+    ctx.recording.flush()
+
+
+def _drain_timeout(ctx: HarnessContext) -> float:
+    return float(ctx.environment.stop_timeout or 0.0) + DRAIN_TIMEOUT_EXTRA_S
+
+
+def finish(ctx: HarnessContext) -> None:
+    """Stop users, collect and flush every event, stop the simulator, complete run.json.
+
+    Idempotent; runs from ``quitting`` (normal end, Ctrl-C, SIGTERM).
+    """
+    if ctx.finished:
+        return
+    ctx.finished = True
+    runner = ctx.environment.runner
+    if ctx.role == "local":
+        runner.stop()  # users close their sockets; the close rows are recorded
+    if ctx.recording is not None:
+        ctx.recording.drain_workers(_drain_timeout(ctx))
+        ctx.recording.close()
+    if ctx.simulator is not None:
+        summary = ctx.simulator.stop()
+        if ctx.run_info is not None:
+            ctx.run_info.simulator_summary = summary
+    if ctx.run_info is not None:
+        ctx.run_info.ended = utc_now_iso()
+        ctx.run_info.host = ctx.environment.host
+        if ctx.recording is not None:
+            ctx.run_info.extra["events_shards"] = ctx.recording.shards_written
+        ctx.run_info.write()

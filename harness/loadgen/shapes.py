@@ -1,0 +1,115 @@
+"""Load shapes: ramp, step, spike, soak and an open model, as pure functions of elapsed time.
+
+Locust runs the first LoadTestShape it finds in the locustfile, so the locustfile exposes ONE
+shape class, :class:`HarnessShape`, which delegates to the schedule chosen by ``--shape``. With
+``--shape none`` it follows ``-u``/``-r``/``-t`` exactly as if there were no shape class
+(``use_common_options`` keeps those fields in the web UI).
+
+Every schedule is ``plan(config, t) -> (users, spawn_rate) | None``; None ends the test. ``-t``
+also ends every shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from locust import LoadTestShape
+
+from harness.loadgen.config import ShapeConfig, shape_config
+
+Tick = tuple[int, float] | None
+#: Spawn rate used when a shape wants a step change "at once" (per second, all workers).
+FAST_RATE_PER_S = 100.0
+
+
+def _peak(c: ShapeConfig) -> int:
+    return c.peak_users or c.users
+
+
+def plan_none(c: ShapeConfig, t: float) -> Tick:
+    """Plain ``-u``/``-r``: hold the user count (``-t`` is applied by :func:`plan`)."""
+    return c.users, c.spawn_rate
+
+
+def plan_ramp(c: ShapeConfig, t: float) -> Tick:
+    """Linear ramp from 0 to the peak over ``--ramp-time``, then ``--hold-time`` at the peak."""
+    if t >= c.ramp_s + c.hold_s:
+        return None
+    peak = _peak(c)
+    return peak, peak / c.ramp_s if c.ramp_s > 0 else FAST_RATE_PER_S
+
+
+def plan_step(c: ShapeConfig, t: float) -> Tick:
+    """Add ``--step-users`` every ``--step-time`` up to the peak; hold the last step one step."""
+    peak = _peak(c)
+    steps = max(1, math.ceil(peak / c.step_users))
+    if c.step_s <= 0 or t >= steps * c.step_s:
+        return None
+    users = min(peak, c.step_users * (int(t // c.step_s) + 1))
+    return users, max(float(c.step_users), FAST_RATE_PER_S)
+
+
+def plan_spike(c: ShapeConfig, t: float) -> Tick:
+    """``-u`` users, then ``--spike-users`` (default 3x) for ``--spike-time``, then ``-u`` again
+    for ``--hold-time`` (default: as long as the time before the spike)."""
+    spike = c.spike_users or 3 * c.users
+    after = c.hold_s or c.spike_at_s
+    if t >= c.spike_at_s + c.spike_s + after:
+        return None
+    users = spike if c.spike_at_s <= t < c.spike_at_s + c.spike_s else c.users
+    return users, max(float(spike), FAST_RATE_PER_S)
+
+
+def plan_soak(c: ShapeConfig, t: float) -> Tick:
+    """Ramp to the peak over ``--ramp-time``, then hold it for ``--hold-time`` (default 1 h)."""
+    hold = c.hold_s or 3600.0
+    if t >= c.ramp_s + hold:
+        return None
+    peak = _peak(c)
+    return peak, peak / c.ramp_s if c.ramp_s > 0 else FAST_RATE_PER_S
+
+
+def open_pool_size(c: ShapeConfig) -> int:
+    """Concurrency cap of the open model: ``--max-users`` or 100 x the arrival rate."""
+    return c.max_users or max(1, math.ceil(100 * c.arrival_rate))
+
+
+def plan_open(c: ShapeConfig, t: float) -> Tick:
+    """Open model: a pool of users that start conversations at ``--arrival-rate`` per second
+    (see harness.loadgen.arrivals); ends after ``--hold-time`` when set, else with ``-t``."""
+    if c.hold_s and t >= c.hold_s:
+        return None
+    size = open_pool_size(c)
+    return size, max(float(size), FAST_RATE_PER_S)
+
+
+PLANS: dict[str, Callable[[ShapeConfig, float], Tick]] = {
+    "none": plan_none,
+    "ramp": plan_ramp,
+    "step": plan_step,
+    "spike": plan_spike,
+    "soak": plan_soak,
+    "open": plan_open,
+}
+
+
+def plan(c: ShapeConfig, t: float) -> Tick:
+    """The shape's target at ``t`` seconds, or None once it (or ``-t``) is over."""
+    if c.run_time_s is not None and t >= c.run_time_s:
+        return None
+    return PLANS[c.kind](c, t)
+
+
+class HarnessShape(LoadTestShape):
+    """The one shape class of the locustfile; ``--shape`` picks the schedule."""
+
+    use_common_options = True
+
+    def tick(self) -> Tick:
+        runner: Any = self.runner
+        options = runner.environment.parsed_options if runner is not None else None
+        config = shape_config(vars(options) if options is not None else {})
+        elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]  # Locust API
+        return plan(config, elapsed)

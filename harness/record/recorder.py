@@ -1,0 +1,128 @@
+"""Buffer raw event rows in memory and hand them out as Arrow tables.
+
+The hot path is one tuple append per row: a flush transposes the buffered rows into columns
+(``zip(*rows)``) and converts each column once, which costs far less than appending to twenty
+lists per row. The recorder knows nothing about Locust, files or sockets; the load side decides
+when to flush and where the batch goes (a Parquet shard, or a message to the master).
+
+Batches carry every column of :data:`harness.record.schema.EVENT_SCHEMA` except ``run_id`` and
+``worker_id``: those are constant per shard and are added by whoever writes the shard, because a
+distributed worker does not know the master's run directory when it records.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+import pyarrow as pa
+
+from harness.record import schema as s
+
+#: The columns a recorded batch carries, in order (the schema minus the per-shard constants).
+BATCH_SCHEMA: Final = pa.schema(
+    [f for f in s.EVENT_SCHEMA if f.name not in (s.RUN_ID, s.WORKER_ID)]
+)
+
+# Step rows: every column up to bytes_in; generator rows: their own short tuple.
+_STEP_COLUMNS: Final = BATCH_SCHEMA.names[: BATCH_SCHEMA.get_field_index(s.BYTES_IN) + 1]
+_GENERATOR_ONLY: Final = (s.CPU_PCT, s.RSS_BYTES, s.ACTIVE_CONNECTIONS)
+
+StepRow = tuple[
+    int | None,  # user_id
+    str | None,  # session_token
+    int | None,  # conn_id
+    str,  # step
+    int,  # ts_ns
+    float | None,  # latency_us
+    int | None,  # intended_ns
+    bool,  # ok
+    str | None,  # error
+    int | None,  # http_status
+    int | None,  # close_code
+    str | None,  # close_initiator
+    str | None,  # close_reason
+    str | None,  # detail
+    int | None,  # bytes_out
+    int | None,  # bytes_in
+]
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= s.MAX_TEXT_CHARS:
+        return text
+    return text[: s.MAX_TEXT_CHARS]
+
+
+class Recorder:
+    """Collects rows; :meth:`take_batch` swaps the buffer out and converts it to Arrow.
+
+    Safe to call from greenlets of one thread; the swap is guarded by a lock so a thread-based
+    caller (the SIGTERM path, a benchmark thread) cannot lose rows either.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[StepRow] = []
+        self._health: list[tuple[int, float, float, int, int]] = []
+        self._lock = threading.Lock()
+        self.rows_recorded = 0
+
+    def __len__(self) -> int:
+        return len(self._rows) + len(self._health)
+
+    def add(self, row: StepRow) -> None:
+        """Record one step row (design.md "Raw event schema"), columns in :data:`StepRow` order.
+
+        Free text (``close_reason``, ``detail``) is cut to ``MAX_TEXT_CHARS``.
+        """
+        if row[12] is not None or row[13] is not None:
+            row = (*row[:12], _clip(row[12]), _clip(row[13]), row[14], row[15])
+        self._rows.append(row)
+
+    def add_generator(
+        self, ts_ns: int, loop_lag_us: float, cpu_pct: float, rss_bytes: int, active: int
+    ) -> None:
+        """Record one generator health sample (step ``generator``)."""
+        self._health.append((ts_ns, loop_lag_us, cpu_pct, rss_bytes, active))
+
+    def take_batch(self) -> pa.Table | None:
+        """Return everything buffered so far as one table (None when empty) and clear."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+            health, self._health = self._health, []
+        if not rows and not health:
+            return None
+        self.rows_recorded += len(rows) + len(health)
+        parts = []
+        if rows:
+            parts.append(_step_batch(rows))
+        if health:
+            parts.append(_health_batch(health))
+        return pa.Table.from_batches(parts, schema=BATCH_SCHEMA)
+
+
+def _step_batch(rows: list[StepRow]) -> pa.RecordBatch:
+    n = len(rows)
+    columns = list(zip(*rows, strict=True))
+    arrays: list[pa.Array] = [
+        pa.array(col, type=BATCH_SCHEMA.field(name).type)
+        for name, col in zip(_STEP_COLUMNS, columns, strict=True)
+    ]
+    arrays += [pa.nulls(n, BATCH_SCHEMA.field(name).type) for name in _GENERATOR_ONLY]
+    return pa.RecordBatch.from_arrays(arrays, schema=BATCH_SCHEMA)
+
+
+def _health_batch(rows: list[tuple[int, float, float, int, int]]) -> pa.RecordBatch:
+    n = len(rows)
+    ts, lag, cpu, rss, active = zip(*rows, strict=True)
+    given = {
+        s.STEP: pa.array([s.STEP_GENERATOR] * n, pa.string()),
+        s.TS_NS: pa.array(ts, pa.int64()),
+        s.LATENCY_US: pa.array(lag, pa.float64()),
+        s.OK: pa.array([True] * n, pa.bool_()),
+        s.CPU_PCT: pa.array(cpu, pa.float64()),
+        s.RSS_BYTES: pa.array(rss, pa.int64()),
+        s.ACTIVE_CONNECTIONS: pa.array(active, pa.int64()),
+    }
+    arrays = [given.get(f.name, pa.nulls(n, f.type)) for f in BATCH_SCHEMA]
+    return pa.RecordBatch.from_arrays(arrays, schema=BATCH_SCHEMA)
