@@ -50,7 +50,7 @@ def _strings(values: list[str], idx: np.ndarray) -> pa.Array:
 
 def _latency(rng: np.random.Generator, steps: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     medians = np.array([_MEDIAN_US.get(n, np.nan) for n in names])[steps]
-    return medians * rng.lognormal(0.0, 0.6, steps.size)
+    return np.asarray(medians * rng.lognormal(0.0, 0.6, steps.size), dtype=np.float64)
 
 
 def shard_table(spec: SyntheticSpec, worker: int, rows: int) -> pa.Table:
@@ -96,23 +96,21 @@ def shard_table(spec: SyntheticSpec, worker: int, rows: int) -> pa.Table:
     code = np.where(
         step == 1, rng.choice([1000, 1001, 1006, 1011], rows, p=[0.9, 0.05, 0.04, 0.01]), -1
     )
-    return _table(spec, worker, rows, names, step, conn, ts, lat, ok, error, code, rng)
+    arrays = {"step": step, "conn": conn, "ts": ts, "lat": lat, "ok": ok, "error": error}
+    table = _table(worker, names, arrays | {"code": code}, rng)
+    # A failed connect never had a connection, hence no close row (design.md).
+    keep = np.ones(rows, dtype=bool)
+    keep[n_conn : 2 * n_conn] = ok[:n_conn]
+    return table.filter(pa.array(keep))
 
 
 def _table(
-    spec: SyntheticSpec,
-    worker: int,
-    rows: int,
-    names: tuple[str, ...],
-    step: np.ndarray,
-    conn: np.ndarray,
-    ts: np.ndarray,
-    lat: np.ndarray,
-    ok: np.ndarray,
-    error: np.ndarray,
-    code: np.ndarray,
-    rng: np.random.Generator,
+    worker: int, names: tuple[str, ...], a: dict[str, np.ndarray], rng: np.random.Generator
 ) -> pa.Table:
+    step, conn, ts, lat, ok, error, code = (
+        a[k] for k in ("step", "conn", "ts", "lat", "ok", "error", "code")
+    )
+    rows = step.size
     is_gen, is_close = step == 7, step == 1
     cols = {
         s.RUN_ID: _strings(["bench"], np.zeros(rows, np.int32)),

@@ -17,18 +17,36 @@ FATAL_EXIT = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run directory (events/*.parquet + run.json)")
-    parser.add_argument("--slo", action="append", default=[], metavar="GATE",
-                        help="SLO gate, e.g. 'botReply.p95 < 800ms' (repeatable)")
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="run directory (events/*.parquet + run.json)"
+    )
+    parser.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="GATE",
+        help="SLO gate, e.g. 'botReply.p95 < 800ms' (repeatable)",
+    )
     parser.add_argument("--slo-file", type=Path, help="TOML file with gates (see README)")
-    parser.add_argument("--min-samples", type=int, help="minimum samples for every gate (default per metric)")
+    parser.add_argument(
+        "--min-samples", type=int, help="minimum samples for every gate (default per metric)"
+    )
     parser.add_argument("--out", type=Path, help="output directory (default: RUN_DIR)")
     parser.add_argument("--no-plots", action="store_true", help="skip plots (HTML without images)")
-    parser.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a TTY")
-    parser.add_argument("--cpu-threshold", type=float, default=90.0,
-                        help="generator cpu_pct that marks a window saturated (default 90)")
-    parser.add_argument("--lag-threshold", default="50ms",
-                        help="event-loop lag that marks a window saturated (default 50ms)")
+    parser.add_argument(
+        "--progress", action="store_true", help="progress bar even when stderr is not a TTY"
+    )
+    parser.add_argument(
+        "--cpu-threshold",
+        type=float,
+        default=90.0,
+        help="generator cpu_pct that marks a window saturated (default 90)",
+    )
+    parser.add_argument(
+        "--lag-threshold",
+        default="50ms",
+        help="event-loop lag that marks a window saturated (default 50ms)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     report = build_report(data, config, on_stage=progress.advance)
     results = check_gates(report, gates)
     out_dir = args.out or args.run_dir
-    files = write_outputs(report, results, out_dir, plots=not args.no_plots, on_stage=progress.advance)
+    files = write_outputs(
+        report, results, out_dir, plots=not args.no_plots, on_stage=progress.advance
+    )
     progress.finish()
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -80,13 +100,23 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_summary(report: Any, results: list[Any], files: dict[str, str], out_dir: Path) -> None:
     c = report.connections
-    print(f"run {report.run.get('run_id')}: {report.run.get('events')} events, connections "
-          f"{c.succeeded}/{c.attempted} ok, closes {int(report.closes['count'].sum()) if len(report.closes) else 0}")
+    closes = int(report.closes["count"].sum()) if len(report.closes) else 0
+    print(
+        f"run {report.run.get('run_id')}: {report.run.get('events')} events, connections "
+        f"{c.succeeded}/{c.attempted} ok, closes {closes}"
+    )
     if not report.health.trustworthy:
-        print(f"WARNING: generator saturated in {report.health.saturated_windows} windows: "
-              "latency figures are not trustworthy")
+        print(
+            f"WARNING: generator saturated in {report.health.saturated_windows} windows: "
+            "latency figures are not trustworthy"
+        )
     for d in report.diagnoses:
         print(f"diagnosis: {d.text}")
     for r in results:
         print(f"SLO {r.verdict.upper():<12} {r.gate.text}  ({r.detail})")
-    print("wrote " + ", ".join(str(out_dir / f) for k, f in files.items() if not k.startswith(("series", "plot"))))
+    print(
+        "wrote "
+        + ", ".join(
+            str(out_dir / f) for k, f in files.items() if not k.startswith(("series", "plot"))
+        )
+    )

@@ -30,7 +30,8 @@ def junit_xml(results: list[GateResult], suite: str = "slo") -> bytes:
         elif r.verdict == "inconclusive":
             ET.SubElement(case, "skipped", message=f"inconclusive: {r.detail}").text = text
         ET.SubElement(case, "system-out").text = text
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
 
 
 def write_junit(path: Path, results: list[GateResult]) -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from harness.record import schema as s
 from harness.report.build import Report
 from harness.report.slo import Gate, GateResult, evaluate
 
 
 def _step_value(report: Report, step: str, stat: str) -> tuple[float, int]:
-    row = report.steps.loc[step]
+    row: dict[object, float] = report.steps.loc[step].to_dict()
     count, failures = int(row["count"]), int(row["failures"])
     if stat in ("count", "failures", "rate_limited"):
         return float(row[stat]), count + failures
@@ -26,8 +24,7 @@ def _step_value(report: Report, step: str, stat: str) -> tuple[float, int]:
 def _close_value(report: Report, code: int, share: bool) -> tuple[float, int]:
     closes = report.closes
     total = int(closes["count"].sum()) if len(closes) else 0
-    hit = closes.loc[closes["close_code"] == code, "count"] if len(closes) else []
-    n = int(np.sum(hit))
+    n = int(closes.loc[closes["close_code"] == code, "count"].sum()) if len(closes) else 0
     if share:
         return (n / total if total else math.nan), total
     return float(n), max(report.connections.succeeded, total)
@@ -55,8 +52,9 @@ def observe(report: Report, metric: str) -> tuple[float, int]:
         return ((fails / n if n else math.nan) if rest == "rate" else float(fails)), n
     if head == "integrity":
         table = report.integrity.set_index("category")["count"]
-        n = int(report.steps.loc[s.STEP_ON_MESSAGE, ["count", "failures"]].sum())
-        return float(table.get(rest, 0)), n
+        on_msg = report.steps.loc[s.STEP_ON_MESSAGE].to_dict()
+        n = int(on_msg["count"]) + int(on_msg["failures"])
+        return float(table.to_dict().get(rest, 0)), n
     health = report.health
     value = {
         "saturated_windows": float(health.saturated_windows),

@@ -57,7 +57,9 @@ def latency_over_time(report: Report) -> bytes:
         ax.legend(loc="upper right", fontsize="small")
         ax.grid(alpha=0.3)
     fig.axes[-1].set_xlabel("seconds since first event")
-    fig.suptitle(f"Latency percentiles per {_series_window(report):g}-s window (red: generator saturated)")
+    fig.suptitle(
+        f"Latency percentiles per {_series_window(report):g}-s window (red: generator saturated)"
+    )
     return _png(fig)
 
 
@@ -66,12 +68,16 @@ def throughput(report: Report) -> bytes:
     fig = Figure(figsize=(10, 3.5))
     ax = fig.add_subplot()
     ax.plot(frame[WINDOW_S], frame["throughput_rps"], label="requests/s", color="tab:blue")
-    ax.plot(frame[WINDOW_S], frame["errors"] / _series_window(report), label="errors/s", color="tab:red")
+    ax.plot(
+        frame[WINDOW_S], frame["errors"] / _series_window(report), label="errors/s", color="tab:red"
+    )
     ax.set_ylabel("per second")
     ax.set_xlabel("seconds since first event")
     _shade_saturated(ax, report)
     ax2 = ax.twinx()
-    ax2.plot(frame[WINDOW_S], frame["active_connections"], color="tab:green", label="active connections")
+    ax2.plot(
+        frame[WINDOW_S], frame["active_connections"], color="tab:green", label="active connections"
+    )
     ax2.set_ylabel("active connections")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
@@ -81,11 +87,15 @@ def throughput(report: Report) -> bytes:
     return _png(fig)
 
 
-def _bars(labels: list[str], counts: list[int], title: str, colors: list[str] | None = None) -> bytes:
+def _bars(
+    labels: list[str], counts: list[int], title: str, colors: list[str] | None = None
+) -> bytes:
     fig = Figure(figsize=(8, 0.45 * max(len(labels), 2) + 1.2))
     ax = fig.add_subplot()
     if labels:
-        bars = ax.barh(labels[::-1], counts[::-1], color=(colors or ["tab:blue"] * len(labels))[::-1])
+        bars = ax.barh(
+            labels[::-1], counts[::-1], color=(colors or ["tab:blue"] * len(labels))[::-1]
+        )
         ax.bar_label(bars, labels=[f"{c:,}" for c in counts[::-1]], padding=3, fontsize="small")
     else:
         ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
@@ -103,8 +113,12 @@ def close_codes(report: Report) -> bytes:
 
 def failure_reasons(report: Report) -> bytes:
     r = report.failure_reasons
-    return _bars([str(x) for x in r["reason"]], [int(n) for n in r["count"]], "Connection failures by reason",
-                 ["tab:red"] * len(r))
+    return _bars(
+        [str(x) for x in r["reason"]],
+        [int(n) for n in r["count"]],
+        "Connection failures by reason",
+        ["tab:red"] * len(r),
+    )
 
 
 def latency_cdf(report: Report) -> bytes:
@@ -129,7 +143,7 @@ def survival(report: Report) -> bytes:
     ax.step(curve[AGE_S], curve["survival"], where="post", color="black", label="still open (KM)")
     by_code: pd.DataFrame = report.survival_by_code
     for code, part in by_code.groupby("close_code"):
-        ax.step(part[AGE_S], part["cumulative_share"], where="post", label=f"closed with {int(code)}")
+        ax.step(part[AGE_S], part["cumulative_share"], where="post", label=f"closed with {code}")
     for key, label in (("idle_timeout_s", "idle timeout"), ("max_age_s", "max age")):
         value = report.detected.get(key)
         if value is not None:
@@ -154,7 +168,9 @@ PLOTS: dict[str, Callable[[Report], bytes]] = {
 }
 
 
-def render_plots(report: Report, on_plot: Callable[[str], None] = lambda _n: None) -> dict[str, bytes]:
+def render_plots(
+    report: Report, on_plot: Callable[[str], None] = lambda _n: None
+) -> dict[str, bytes]:
     """Every plot as PNG bytes, keyed by name."""
     out = {}
     for name, draw in PLOTS.items():

@@ -50,7 +50,7 @@ def _thin(frame: pd.DataFrame, points: int = _CURVE_POINTS) -> pd.DataFrame:
 
 
 def steps_section(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    return {str(step): dict(row.items()) for step, row in table.iterrows()}
+    return {str(step): {str(k): v for k, v in row.items()} for step, row in table.iterrows()}
 
 
 def gate_records(results: list[GateResult]) -> list[dict[str, Any]]:

@@ -7,10 +7,13 @@ import html
 
 from harness.report.sections import Section, Table
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.8em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .5em;
-text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}img{max-width:100%;margin:.5em 0}
-.warn{background:#fff3cd;padding:.5em;border-left:4px solid #e0a800}"""
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+    "color:#222}table{border-collapse:collapse;margin:.8em 0;font-size:.9em}th,td{border:1px "
+    "solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}td:first-child"
+    "{text-align:left}img{max-width:100%;margin:.5em 0}.warn{background:#fff3cd;padding:.5em;"
+    "border-left:4px solid #e0a800}"
+)
 
 
 def _md_table(t: Table) -> str:
@@ -35,7 +38,9 @@ def _html_table(t: Table) -> str:
     if not t.rows:
         return "<p><em>(none)</em></p>"
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in t.rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in t.rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -46,7 +51,9 @@ def _html_text(p: str) -> str:
     parts = text.split("**")
     text = "".join(f"<strong>{x}</strong>" if i % 2 else x for i, x in enumerate(parts))
     parts = text.split("`")
-    return "<p>" + "".join(f"<code>{x}</code>" if i % 2 else x for i, x in enumerate(parts)) + "</p>"
+    return (
+        "<p>" + "".join(f"<code>{x}</code>" if i % 2 else x for i, x in enumerate(parts)) + "</p>"
+    )
 
 
 def render_html(title: str, sections: list[Section], plots: dict[str, bytes]) -> str:

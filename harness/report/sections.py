@@ -30,9 +30,9 @@ class Section:
 
 
 def fmt(value: object, digits: int = 3) -> str:
-    """Numbers with decimals (latencies are never rounded to whole ms), '–' for missing."""
+    """Numbers with decimals (latencies are never rounded to whole ms), "n/a" for missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "n/a"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -43,7 +43,7 @@ def fmt(value: object, digits: int = 3) -> str:
 
 
 def pct(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value * 100:.3f}%"
+    return "n/a" if math.isnan(value) else f"{value * 100:.3f}%"
 
 
 def frame_table(frame: pd.DataFrame, index: str | None = None) -> Table:
@@ -59,8 +59,8 @@ def headline(report: Report, results: list[GateResult]) -> Section:
     c, h = report.connections, report.health
     text = [
         f"Run `{report.run.get('run_id')}`: {report.run.get('events')} events over "
-        f"{fmt(report.run.get('duration_s'), 1)} s; connections {c.succeeded}/{c.attempted - c.rate_limited} "
-        f"succeeded ({pct(c.success_rate)}).",
+        f"{fmt(report.run.get('duration_s'), 1)} s; connections "
+        f"{c.succeeded}/{c.attempted - c.rate_limited} succeeded ({pct(c.success_rate)}).",
     ]
     if not h.trustworthy:
         text.append(
@@ -73,7 +73,8 @@ def headline(report: Report, results: list[GateResult]) -> Section:
     if results:
         counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive")}
         text.append(
-            f"SLO gates: {counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive."
+            f"SLO gates: {counts['pass']} pass, {counts['fail']} fail, "
+            f"{counts['inconclusive']} inconclusive."
         )
     return Section("Summary", text)
 
@@ -95,7 +96,7 @@ def connections_section(report: Report) -> Section:
     reasons = frame_table(report.failure_reasons)
     return Section(
         "Connection success",
-        ["success rate = succeeded / (attempted − rate limited)."],
+        ["success rate = succeeded / (attempted - rate limited)."],
         [summary, reasons],
         ["failure_reasons"],
     )
@@ -130,7 +131,8 @@ def throughput_section(report: Report) -> Section:
         text.append(
             f"{w:g}-s windows: peak {frame['throughput_rps'].max():.1f} req/s, "
             f"peak active connections {frame['active_connections'].max():.0f}, "
-            f"{int(frame['errors'].sum())} errors, {int(frame['saturated'].sum())} saturated windows."
+            f"{int(frame['errors'].sum())} errors, "
+            f"{int(frame['saturated'].sum())} saturated windows."
         )
     return Section("Time series", text, [], ["throughput"])
 
@@ -150,7 +152,7 @@ def survival_section(report: Report) -> Section:
     text = [
         f"Detected idle timeout: {fmt(d.get('idle_timeout_s'), 1)} s; detected max connection "
         f"age: {fmt(d.get('max_age_s'), 1)} s.",
-        "Kaplan–Meier survival of established connections (open at the end = censored).",
+        "Kaplan-Meier survival of established connections (open at the end = censored).",
     ]
     return Section("Session survival", text, [], ["survival"])
 
@@ -198,7 +200,8 @@ def build_sections(report: Report, results: list[GateResult]) -> list[Section]:
     sections = [headline(report, results)]
     if results:
         sections.append(slo_section(results))
-    return sections + [
+    return [
+        *sections,
         connections_section(report),
         closes_section(report),
         latency_section(report),

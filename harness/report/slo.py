@@ -50,7 +50,7 @@ _LATENCY_STATS = {
     "max": None,
 }
 _STEP_COUNTS = ("count", "failures", "rate_limited")
-_UNIT_SCALE = {
+_UNIT_SCALE: dict[str, dict[str | None, float]] = {
     "latency": {None: 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001},
     "rate": {None: 1.0, "%": 0.01},
     "count": {None: 1.0},
@@ -115,7 +115,7 @@ def metric_kind(metric: str) -> tuple[str, int]:
 
 
 def make_gate(
-    text: str, metric: str, op: str, value: float, unit: str | None, min_samples: int | None
+    text: str, metric: str, op: str, value: float, *, unit: str | None, min_samples: int | None
 ) -> Gate:
     """Validate the parts of a gate and convert the threshold to the metric's unit."""
     if op not in _OPS:
@@ -158,8 +158,8 @@ def parse_gate(text: str, min_samples: int | None = None) -> Gate:
         match["metric"],
         match["op"],
         float(match["value"]),
-        match["unit"],
-        own_min if own_min is not None else min_samples,
+        unit=match["unit"],
+        min_samples=own_min if own_min is not None else min_samples,
     )
 
 
@@ -179,8 +179,8 @@ def _file_gate(entry: Any, path: Path, default_min: int | None) -> Gate:
         str(entry["metric"]),
         str(entry["op"]),
         float(m[1]),
-        m[2],
-        int(own) if own is not None else None,
+        unit=m[2],
+        min_samples=int(own) if own is not None else None,
     )
 
 

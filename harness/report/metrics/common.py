@@ -1,9 +1,9 @@
 """Shared helpers of the report math: masks, the quantile definition, grouped quantiles.
 
-Quantile definition (documented in report.md and the README): Hyndman–Fan type 7, the
+Quantile definition (documented in report.md and the README): Hyndman-Fan type 7, the
 linear interpolation between closest ranks that ``numpy.percentile(method="linear")`` and
 Excel's PERCENTILE.INC use: for n sorted samples x[0..n-1] and q in [0, 1],
-h = (n - 1)·q, Q(q) = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]).
+h = (n - 1)·q, Q(q) = x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋]).
 """
 
 from __future__ import annotations

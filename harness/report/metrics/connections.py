@@ -2,7 +2,7 @@
 
 Buckets: succeeded, one failure reason (the recorded error category: http_403, http_429,
 http_503, timeout, refused, tls, dns, protocol …), or rate_limited (paced, not a failure).
-success_rate = succeeded / (attempted − rate_limited).
+success_rate = succeeded / (attempted - rate_limited).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Rules (each yields at most one line):
 - refused upgrade: connects rejected with HTTP 403 (a browser reports them as a silent close
-  1006): deploymentId unknown or Origin not allowed (§9 #1–2).
+  1006): deploymentId unknown or Origin not allowed (§9 #1-2).
 - idle timeout: server-side closes (1001/1006) whose idle time at close clusters (§9 #8).
 - max connection age: other server-side closes whose age clusters (§9 #9).
-- 1011 burst: a window holding >= 3 closes 1011 and >= 5× the run's mean per window (§6).
+- 1011 burst: a window holding >= 3 closes 1011 and >= 5x the run's mean per window (§6).
 - rate limit: closes 1013 or with a reason naming a rate limit, and upgrades refused with
   HTTP 429 (§9 #12).
 """

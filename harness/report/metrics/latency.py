@@ -2,7 +2,7 @@
 
 count = successful samples with a latency; failures = failed rows (rate-limited excluded,
 counted apart). The coordinated-omission view (open-model runs) measures from the intended
-start: latency + (actual start − intended start).
+start: latency + (actual start - intended start).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def step_samples_ms(events: pd.DataFrame, step: str) -> np.ndarray:
     """Successful latency samples of one step in ms (float64)."""
     mask = step_mask(events, step) & events[s.OK].to_numpy(dtype=bool)
     lat = events[s.LATENCY_US].to_numpy()[mask]
-    return lat[~np.isnan(lat)] / 1000.0
+    return np.asarray(lat[~np.isnan(lat)] / 1000.0, dtype=np.float64)
 
 
 def latency_samples(events: pd.DataFrame, steps: tuple[str, ...] = s.LATENCY_STEPS) -> pd.DataFrame:
@@ -64,7 +64,8 @@ def latency_samples(events: pd.DataFrame, steps: tuple[str, ...] = s.LATENCY_STE
     return pd.DataFrame(
         {
             "step": pd.Categorical.from_codes(
-                np.repeat(np.arange(len(steps)), [p[1].size for p in parts]), categories=list(steps)
+                np.repeat(np.arange(len(steps)), [p[1].size for p in parts]),
+                categories=pd.Index(list(steps)),
             ),
             s.TS_NS: np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64),
             "latency_ms": np.concatenate([p[2] for p in parts]) if parts else np.empty(0),

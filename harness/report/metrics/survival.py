@@ -3,7 +3,7 @@
 A connection is identified by (worker_id, user_id, conn_id). Its age at close is the close
 row's ``ts_ns`` minus the connect row's ``ts_ns``; its idle time at close is measured from
 the end of its last request (``ts_ns`` + latency). Connections still open at the end of the
-run are censored at the last event (Kaplan–Meier).
+run are censored at the last event (Kaplan-Meier).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ ACTIVITY_STEPS = (s.STEP_CONFIGURE, s.STEP_ON_MESSAGE, s.STEP_BOT_REPLY, s.STEP_
 
 def _codes(col: pd.Series) -> np.ndarray:
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy(np.int64)
-    return pd.factorize(col)[0].astype(np.int64)
+        return np.asarray(col.cat.codes.to_numpy(np.int64))
+    return np.asarray(pd.factorize(col)[0], dtype=np.int64)
 
 
 def conn_keys(events: pd.DataFrame) -> np.ndarray:
@@ -34,7 +34,7 @@ def conn_keys(events: pd.DataFrame) -> np.ndarray:
         key = key * _P + (user + 2).astype(np.uint64)
         key = key * _P + (np.nan_to_num(conn, nan=0.0) + 2).astype(np.uint64)
     key[np.isnan(conn)] = 0
-    return key
+    return np.asarray(key, dtype=np.uint64)
 
 
 def _last_activity(events: pd.DataFrame, keys: np.ndarray, wanted: np.ndarray) -> pd.Series:
@@ -80,7 +80,7 @@ def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
 
 
 def survival_curve(life: pd.DataFrame) -> pd.DataFrame:
-    """Kaplan–Meier: columns age_s, at_risk, closed, survival (one row per distinct close age,
+    """Kaplan-Meier: columns age_s, at_risk, closed, survival (one row per distinct close age,
     starting with age 0 / survival 1)."""
     known = life[life[AGE_S].notna()]
     ages = known[AGE_S].to_numpy(float)
@@ -107,8 +107,10 @@ def closes_by_code_curve(life: pd.DataFrame) -> pd.DataFrame:
     c_risk = curve["at_risk"].to_numpy(float)
     closed = life[~life[CENSORED] & life[AGE_S].notna()]
     frames = []
-    for code, grp in closed.groupby("close_code", sort=True):
-        t, d = np.unique(grp[AGE_S].to_numpy(float), return_counts=True)
+    codes = closed["close_code"].to_numpy(float)
+    ages = closed[AGE_S].to_numpy(float)
+    for code in np.unique(codes):
+        t, d = np.unique(ages[codes == code], return_counts=True)
         idx = np.searchsorted(c_age[1:], t) + 1  # row of age t in the curve
         inc = c_surv[idx - 1] / c_risk[idx] * d
         frames.append(

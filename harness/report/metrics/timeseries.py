@@ -23,9 +23,9 @@ REQUEST_STEPS = (*s.LATENCY_STEPS, s.STEP_TYPING)
 
 
 def window_index(events: pd.DataFrame, t0_ns: int, window_s: float) -> np.ndarray:
-    """Window number of every row: ⌊(ts − t0) / window⌋ as int64."""
-    width = int(round(window_s * 1e9))
-    return (events[s.TS_NS].to_numpy() - t0_ns) // width
+    """Window number of every row: ⌊(ts - t0) / window⌋ as int64."""
+    width = round(window_s * 1e9)
+    return np.asarray((events[s.TS_NS].to_numpy() - t0_ns) // width, dtype=np.int64)
 
 
 def step_series(samples: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFrame:
