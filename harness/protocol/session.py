@@ -69,7 +69,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"  # no reply will come: the conversation became read-only (§7.1)
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class IntegrityCounters:
     """Counts of §7.3 anomalies and of refusals; one instance per client, across sockets.
 
