@@ -123,12 +123,13 @@ class ConversationFlow:
         """Connect and configure; False (already reported by the client) when it failed."""
         if self.conn_pacer is not None:
             self.conn_pacer.acquire()
-        client = self.make_client(
-            self.url, self.options, self.reporter, token=None if new_token else self.token
-        )
-        self.client = client
+        client = self.client
+        if new_token or client is None:
+            # a new guest; a resume reuses the client, so conn_id keeps counting (§7.2)
+            client = self.make_client(self.url, self.options, self.reporter)
+            self.client = client
+            self.reporter.client = client
         self.token = client.token
-        self.reporter.client = client
         self.reporter.intended_connect_ns = intended
         try:
             client.connect()
@@ -138,11 +139,7 @@ class ConversationFlow:
             response = client.configure()
             if self.flow.presence_join and response.new_session:
                 client.send_presence("Join")
-        except RateLimited as exc:
-            self.close()
-            self.sleep(min(exc.retry_after_s, self.options.max_retry_after_s))
-            return False
-        except ServiceError:
+        except (RateLimited, ServiceError):  # reported; a 429 was already waited out
             self.close()
             return False
         if self.flow.heartbeat_interval_s > 0:
@@ -166,8 +163,8 @@ class ConversationFlow:
                 return
             try:
                 self._one_turn(client, planned, msg_window, req_window)
-            except RateLimited as exc:
-                self.sleep(min(exc.retry_after_s, self.options.max_retry_after_s))
+            except RateLimited:
+                continue  # reported, and the client already waited its retryAfter (§4.3)
             except (UnexpectedClose, InvalidState):
                 return  # the socket is gone or read-only: reported, start over next time
             except ServiceError:

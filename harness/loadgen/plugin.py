@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import gevent
 
 from harness.errors import UsageError
 from harness.loadgen.arrivals import ArrivalSchedule
@@ -53,6 +56,7 @@ class HarnessContext:
     active_connections: int = 0
     user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     finished: bool = False
+    sigterm: Any = None
 
     def next_user_id(self) -> int:
         """Unique across workers: the worker index in the high digits."""
@@ -77,8 +81,18 @@ def _workers(environment: Any) -> int:
     return max(1, int(getattr(options, "expect_workers", 1) or 1)) if options else 1
 
 
-def install(environment: Any, *, flush_rows: int = 50_000, flush_interval_s: float = 2.0) -> None:
+def install(
+    environment: Any,
+    *,
+    flush_rows: int = 50_000,
+    flush_interval_s: float = 2.0,
+    handle_sigterm: bool = True,
+) -> None:
     """Install the harness on ``environment`` (its runner must exist).
+
+    ``handle_sigterm``: Locust installs its own SIGTERM handler only after a headless shape
+    run has ended, so during the run a SIGTERM would kill the process with nothing flushed;
+    this handler quits the runner instead, and Locust's normal shutdown (``quitting``) follows.
 
     Raises:
         UsageError: bad options, or a non-loopback host without ``--allow-remote-target``.
@@ -108,10 +122,20 @@ def install(environment: Any, *, flush_rows: int = 50_000, flush_interval_s: flo
             active_connections=lambda: ctx.active_connections,
         )
         ctx.recording.start()
+    if handle_sigterm and role != "worker":
+        ctx.sigterm = gevent.signal_handler(signal.SIGTERM, _on_sigterm, ctx)
     events = environment.events
     events.test_start.add_listener(lambda **kw: _on_test_start(ctx))
     events.test_stop.add_listener(lambda **kw: _on_test_stop(ctx))
     events.quitting.add_listener(lambda **kw: finish(ctx))
+
+
+def _on_sigterm(ctx: HarnessContext) -> None:
+    logger.info("got SIGTERM: stopping the users, flushing events")
+    if ctx.sigterm is not None:
+        ctx.sigterm.cancel()
+        ctx.sigterm = None
+    ctx.environment.runner.quit()
 
 
 def _prepare_target(ctx: HarnessContext) -> None:
@@ -120,7 +144,8 @@ def _prepare_target(ctx: HarnessContext) -> None:
         ctx.simulator = EmbeddedSimulator(ctx.config.sim_args)
         env.host = ctx.simulator.host
     ctx.policy = _policy(ctx, env.host)
-    logger.warning("%s", ctx.policy.banner(env.host, _workers(env)))
+    level = logging.WARNING if ctx.policy.remote else logging.INFO
+    logger.log(level, "%s", ctx.policy.banner(env.host, _workers(env)))
 
 
 def _policy(ctx: HarnessContext, host: str) -> TargetPolicy:
@@ -174,6 +199,9 @@ def finish(ctx: HarnessContext) -> None:
     if ctx.finished:
         return
     ctx.finished = True
+    if ctx.sigterm is not None:
+        ctx.sigterm.cancel()
+        ctx.sigterm = None
     runner = ctx.environment.runner
     if ctx.role == "local":
         runner.stop()  # users close their sockets; the close rows are recorded

@@ -1,0 +1,43 @@
+"""Helpers for the loadgen tests: run Locust (in-process driver or CLI) in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).with_name("inproc_driver.py")
+LOCUSTFILE = ROOT / "locustfiles" / "guest.py"
+
+
+def run_driver(options: dict[str, Any], users: int, seconds: float) -> dict[str, Any]:
+    """Run the in-process Environment driver; return its JSON summary."""
+    config = json.dumps({"options": options, "users": users, "seconds": seconds})
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), config],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def locust_cmd(*args: str) -> list[str]:
+    """``locust -f locustfiles/guest.py ARGS`` with this interpreter's locust."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+
+
+@pytest.fixture
+def locust_env() -> dict[str, str]:
+    """Environment for locust child processes (unbuffered, no colour)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
