@@ -91,7 +91,11 @@ class _Socket(websocket.WebSocket):
 @functools.lru_cache(maxsize=8)
 def _ssl_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
     """One context per (CA bundle, insecure) pair: loading the system store is slow."""
-    ctx: ssl.SSLContext = gevent.ssl.create_default_context()
+    # gevent.ssl.create_default_context() returns a *stdlib* context whose sockets block the
+    # hub; gevent's SSLContext makes cooperative ones.
+    ctx: ssl.SSLContext = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # §1.5: TLS 1.2 and 1.3
+    ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if ca_file is not None:
         ctx.load_verify_locations(cafile=ca_file)
     if insecure:
