@@ -81,10 +81,19 @@ class Socket:
         """Close after a grace period, unless the client has closed already (§8.4 item 10)."""
         asyncio.get_running_loop().call_later(delay_s, self.close, code, reason)
 
-    def abort(self) -> None:
-        """Drop the TCP connection without a close frame: the client sees 1006 (§8.4 item 27)."""
-        if not self.closed:
-            self.ws.transport.abort()
+    def abort(self, attempts: int = 50) -> None:
+        """Drop the TCP connection without a close frame: the client sees 1006 (§8.4 item 27).
+
+        Frames already written are flushed first (abort discards the write buffer), waiting
+        up to ``attempts`` x 10 ms.
+        """
+        if self.closed:
+            return
+        transport = self.ws.transport
+        if transport.get_write_buffer_size() > 0 and attempts > 0:
+            asyncio.get_running_loop().call_later(0.01, self.abort, attempts - 1)
+            return
+        transport.abort()
 
 
 @dataclass(slots=True)

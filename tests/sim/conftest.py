@@ -96,6 +96,7 @@ def open_guest(
     deployment: str | None = DEPLOYMENT,
     origin: str | None = None,
     query: str = "",
+    headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> Guest:
     target = url
@@ -106,14 +107,16 @@ def open_guest(
         params.append(query)
     if params:
         target += "?" + "&".join(params)
-    headers = {"Origin": origin} if origin is not None else None
+    headers = dict(headers or {})
+    if origin is not None:
+        headers["Origin"] = origin
+    kwargs.setdefault("compression", None)
     ws = connect(  # used directly, closed by the fixture: the historical ("legacy") form
         target,
         legacy=True,
         additional_headers=headers,
         open_timeout=RECV_TIMEOUT_S,
         close_timeout=2,
-        compression=None,
         **kwargs,
     )
     return Guest(ws)
