@@ -41,8 +41,10 @@ def main() -> None:
         for (name, method), e in env.runner.stats.entries.items()
         if method == "WS"
     }
-    errors = [{"name": e.name, "error": str(e.error), "count": e.occurrences}
-              for e in env.runner.stats.errors.values()]  # fmt: skip
+    errors = [
+        {"name": e.name, "error": str(e.error), "count": e.occurrences}
+        for e in env.runner.stats.errors.values()
+    ]
     assert ctx.run_info is not None
     print(json.dumps({"stats": stats, "errors": errors, "run_dir": str(ctx.run_info.run_dir)}))
 

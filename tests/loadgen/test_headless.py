@@ -20,9 +20,14 @@ from .conftest import ROOT, locust_cmd
 
 def _run(args: list[str], env: dict[str, str], timeout_s: float = 90) -> None:
     proc = subprocess.run(
-        locust_cmd(*args), capture_output=True, text=True, timeout=timeout_s, cwd=ROOT, env=env,
+        locust_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=ROOT,
+        env=env,
         check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -71,8 +76,12 @@ def test_sigterm_flushes_everything(tmp_path: Path, locust_env: dict[str, str]) 
     args = ["--headless", "-u", "10", "-r", "10", "-t", "60s", "--think-time", "0.3s"]
     proc = subprocess.Popen(
         locust_cmd(*args, "--run-dir", str(run_dir)),
-        cwd=ROOT, env=locust_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=locust_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30  # wait for the first flushed shard: the run is live
         while not list((run_dir / s.EVENTS_DIR).glob("*.parquet")):
