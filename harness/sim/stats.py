@@ -39,12 +39,16 @@ class SimStats:
     errors_by_code: Counter[str] = field(default_factory=Counter)
     closes_by_code: Counter[str] = field(default_factory=Counter)
     processes: int = 1
+    #: accepted connections of each process (``--processes N``), in process order.
+    accepted_per_process: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+            if isinstance(value, Counter):
+                value = dict(sorted(value.items()))
+            out[f.name] = list(value) if isinstance(value, list) else value
         return out
 
     @classmethod
@@ -62,10 +66,10 @@ class SimStats:
     @classmethod
     def merge(cls, parts: list[SimStats]) -> SimStats:
         """Aggregate per-process stats (``--processes N``)."""
-        total = cls(processes=len(parts))
+        total = cls(processes=len(parts), accepted_per_process=[p.accepted for p in parts])
         for part in parts:
             for f in dataclasses.fields(cls):
-                if f.name == "processes":
+                if f.name in ("processes", "accepted_per_process"):
                     continue
                 current = getattr(total, f.name)
                 if isinstance(current, Counter):
@@ -80,8 +84,13 @@ class SimStats:
         def fmt(counter: Counter[str]) -> str:
             return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
 
+        per_process = [
+            f"process {index}: {accepted} accepted"
+            for index, accepted in enumerate(self.accepted_per_process)
+        ]
         return [
             f"processes: {self.processes}",
+            *per_process,
             f"connections: {self.upgrades} upgrades, {self.accepted} accepted, "
             f"rejected by status: {fmt(self.rejected_by_status)}",
             f"sessions: {self.sessions}",
