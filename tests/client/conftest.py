@@ -16,9 +16,11 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import gevent.event
 import pytest
 
 from harness.client.guest import GuestClient
@@ -105,7 +107,15 @@ def sim_with() -> Iterator[Callable[..., SimProcess]]:
 
 
 class Reports(list[StepOutcome]):
-    """The report callback's sink, with small query helpers."""
+    """The report callback's sink, with query helpers and a bounded wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = gevent.event.Event()
+
+    def append(self, outcome: StepOutcome) -> None:
+        super().append(outcome)
+        self._changed.set()
 
     def steps(self, step: str) -> list[StepOutcome]:
         return [o for o in self if o.step == step]
@@ -114,6 +124,16 @@ class Reports(list[StepOutcome]):
         found = self.steps(step)
         assert len(found) == 1, (step, found)
         return found[0]
+
+    def wait_for(self, predicate: Callable[[Reports], bool], timeout_s: float = 10.0) -> None:
+        """Wait until ``predicate(self)`` holds, woken by each new report (no sleeps)."""
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"condition not met in {timeout_s} s: {list(self)}"
+            self._changed.clear()
+            if not predicate(self):
+                self._changed.wait(remaining)
 
 
 @pytest.fixture

@@ -1,0 +1,250 @@
+"""GuestClient against the real simulator: the whole guest flow, limits and fault injection."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from harness.client.guest import GuestClient
+from harness.errors import (
+    HandshakeRejected,
+    InvalidState,
+    RateLimited,
+    ServerErrorFrame,
+    UsageError,
+)
+from harness.protocol.session import SocketState
+from harness.sim.launcher import SimProcess
+
+from .conftest import DEPLOYMENT, Reports, options
+
+MakeClient = Callable[..., GuestClient]
+
+
+def test_full_flow(sim: SimProcess, make_client: MakeClient, reports: Reports) -> None:
+    client = make_client(sim.url)
+    client.connect()
+    assert client.state is SocketState.UPGRADED
+    response = client.configure()
+    assert response.connected and response.new_session is True
+    client.send_text("Where is my order?", intended_ns=123)
+    client.send_quick_reply("Track an order", "track_order")
+    client.send_typing()
+    client.echo()
+    assert client.get_jwt() > time.time()
+    close = client.close()
+    assert (close.code, close.initiator) == (1000, "client")
+
+    assert [o.step for o in reports if o.step in ("connect", "close")] == ["connect", "close"]
+    assert reports.one("configureSession").ok
+    on_message, bot_reply = reports.steps("onMessage"), reports.steps("botReply")
+    assert len(on_message) == 2 and len(bot_reply) == 2
+    assert all(o.ok and o.latency_us is not None and o.latency_us > 0 for o in on_message)
+    assert all(r.latency_us > e.latency_us for r, e in zip(bot_reply, on_message, strict=True))  # type: ignore[operator]
+    assert on_message[0].intended_ns == 123 and on_message[0].bytes_out
+    typing = reports.one("typing")
+    assert typing.ok and typing.latency_us is None
+    assert reports.one("echo").ok and reports.one("getJwt").ok
+    assert reports.one("close").close_code == 1000
+    assert client.counters.lost == 0 and client.counters.protocol_errors == 0
+    assert all("eyJ" not in (o.detail or "") for o in reports)  # no JWT leaks into reports
+
+
+def test_resume_with_the_same_token(sim: SimProcess, make_client: MakeClient) -> None:
+    first = make_client(sim.url)
+    first.connect()
+    assert first.configure().new_session is True
+    first.send_text("hello")
+    first.close()
+    assert first.closed
+    first.connect()  # a new socket, same token
+    assert first.conn_id == 2
+    assert first.configure().new_session is False
+    other_device = make_client(sim.url, token=first.token)
+    other_device.connect()
+    assert other_device.configure().new_session is False
+    first.send_text("fan-out")  # the other device sees this echo: not a duplicate (§7.3)
+    other_device.echo()
+    assert other_device.counters.duplicate == 0 and other_device.counters.protocol_errors == 0
+
+
+def test_sends_before_configure_are_refused_locally(
+    sim: SimProcess, make_client: MakeClient
+) -> None:
+    client = make_client(sim.url)
+    with pytest.raises(InvalidState):
+        client.send_text("not connected")
+    client.connect()
+    with pytest.raises(InvalidState):
+        client.send_text("not configured")  # §2.1: configureSession first
+    with pytest.raises(InvalidState):
+        client.connect()
+
+
+def test_presence_join_disconnect_and_start_new(
+    sim: SimProcess, make_client: MakeClient, reports: Reports
+) -> None:
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.send_presence("Join", wait_reply=True)  # the welcome is awaited, not unsolicited
+    assert client.counters.unsolicited == 0
+    client.send_presence("Disconnect")
+    assert client.wait_read_only(5.0)
+    with pytest.raises(InvalidState):
+        client.send_text("read-only now")
+    response = client.configure(start_new=True)
+    assert response.new_session is True and not client.read_only
+    client.send_text("a new conversation")
+    assert len(reports.steps("presence")) == 2
+    with pytest.raises(UsageError):
+        client.send_presence("Leave")
+
+
+def test_presence_clear_ends_with_our_1000(
+    sim: SimProcess, make_client: MakeClient, reports: Reports
+) -> None:
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.send_presence("Clear")
+    close = client.wait_closed(10.0)
+    assert close is not None and close.code == 1000
+    assert close.initiator == "client"  # §3.2: after ConnectionClosedEvent the client closes
+    assert reports.one("close").ok
+    client.connect()
+    assert client.configure().new_session is True  # the token was forgotten
+
+
+def test_server_error_frame_keeps_the_socket(
+    sim: SimProcess, make_client: MakeClient, reports: Reports
+) -> None:
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    with pytest.raises(ServerErrorFrame) as info:
+        client.send_text("x" * 5000)  # §8.3: 4011 over 4096 bytes
+    assert info.value.code == 4011
+    failed = reports.steps("onMessage")[-1]
+    assert not failed.ok and failed.error == "server_error_4011"
+    assert not reports.steps("botReply")  # nothing to time for a refused message
+    client.send_text("short")  # still open and configured
+    assert client.counters.lost == 0
+
+
+def test_heartbeat_echoes_on_its_own_timer(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--limit", "echo-rate=off")
+    client = make_client(sim.url, heartbeat_interval_s=0.05, allow_fast_heartbeat=True)
+    client.connect()
+    client.configure()
+    client.start_heartbeat()
+    reports.wait_for(lambda r: len(r.steps("echo")) >= 2)
+    client.stop_heartbeat()
+    assert all(o.ok for o in reports.steps("echo"))
+
+
+def test_heartbeat_limit_is_enforced_without_the_override(
+    sim: SimProcess, make_client: MakeClient
+) -> None:
+    with pytest.raises(UsageError):
+        options(heartbeat_interval_s=10)
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.echo()
+    with pytest.raises(UsageError):
+        client.echo()  # the second within 30 s: refused before sending (§2.4)
+
+
+def test_rate_limit_is_not_a_failure(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--limit", "echo-rate=1")
+    client = make_client(sim.url, allow_fast_heartbeat=True, max_retry_after_s=0.01)
+    client.connect()
+    client.configure()
+    client.echo()
+    with pytest.raises(RateLimited) as info:
+        client.echo()
+    assert info.value.retry_after_s >= 1
+    limited = reports.steps("echo")[-1]
+    assert not limited.ok and limited.error == "rate_limited"
+    assert client.counters.rate_limited == 1 and client.counters.lost == 0
+    client.send_text("still fine")
+
+
+def test_fault_close_1011(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--fault-close", "every:1", "--fault-close-code", "1011", "--fault-after", "1")
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.send_text("trigger")
+    close = client.wait_closed(10.0)
+    assert close is not None and (close.code, close.initiator) == (1011, "server")
+    row = reports.one("close")
+    assert not row.ok and row.close_code == 1011 and row.error == "closed"
+
+
+def test_fault_drop_is_1006(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--fault-drop", "every:1", "--fault-after", "1")
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.send_text("trigger")
+    close = client.wait_closed(10.0)
+    assert close is not None and (close.code, close.initiator) == (1006, "none")
+    assert reports.one("close").close_code == 1006
+
+
+def test_fault_reject_403_and_unknown_deployment(
+    sim_with: Callable[..., SimProcess], sim: SimProcess, make_client: MakeClient, reports: Reports
+) -> None:
+    rejecting = sim_with("--fault-reject", "every:1", "--fault-reject-status", "403")
+    client = make_client(rejecting.url)
+    with pytest.raises(HandshakeRejected) as info:
+        client.connect()
+    assert info.value.status == 403
+    row = reports.one("connect")
+    assert not row.ok and row.error == "http_403" and row.http_status == 403
+    assert not reports.steps("close")  # never established: no close row
+
+    stranger = GuestClient(f"{sim.url}?deploymentId={uuid.uuid4()}", options(), reports.append)
+    with pytest.raises(HandshakeRejected) as info:
+        stranger.connect()
+    assert info.value.status == 403 and "deploymentId" in info.value.body
+    assert DEPLOYMENT not in info.value.body
+
+
+def test_reordered_turn_counts_one_out_of_order(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--fault-reorder", "every:1", "--quick-replies", "0")
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.send_text("swap me")
+    assert reports.steps("botReply")[-1].ok and reports.steps("onMessage")[-1].ok
+    assert client.counters.out_of_order == 1
+    assert [o.error for o in reports.steps("integrity")] == ["out_of_order"]
+
+
+def test_extra_replies_are_counted(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--bot-replies", "3", "--quick-replies", "0")
+    client = make_client(sim.url)
+    client.connect()
+    client.configure()
+    client.send_text("talk to me")
+    reports.wait_for(lambda r: len(r.steps("integrity")) >= 2)
+    assert client.counters.extra_reply == 2 and client.counters.unsolicited == 0
+    assert len(reports.steps("botReply")) == 1
