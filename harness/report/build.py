@@ -147,11 +147,10 @@ def build_report(
         for w in config.windows_s
     }
     on_stage("soak drift")
-    soak_w = soak_window_s((t1 - t0) / 1e9)
-    soak_steps = sseries.get(soak_w)
+    soak_w = soak_window_s((t1 - t0) / 1e9, config.windows_s)
     soak = soak_analysis(
-        soak_steps if soak_steps is not None else step_series(samples, t0, soak_w),
-        lseries.get(soak_w, load_series(events, t0, soak_w)),
+        sseries[soak_w] if soak_w in sseries else step_series(samples, t0, soak_w),
+        lseries[soak_w] if soak_w in lseries else load_series(events, t0, soak_w),
         health
         if soak_w == config.health_window_s
         else health_windows(events, t0, soak_w, config.health),

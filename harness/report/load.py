@@ -115,35 +115,84 @@ def _read_shard(path: Path, columns: Sequence[str]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
-def _schedule_lag(table: pa.Table) -> pa.Table:
-    """Replace ``intended_ns`` by ``schedule_lag_us`` (see columns.py for why)."""
-    idx = table.schema.get_field_index(s.INTENDED_NS)
-    if idx < 0:
-        return table
-    lag = pc.divide(
-        pc.cast(pc.subtract(table.column(s.TS_NS), table.column(s.INTENDED_NS)), pa.float64()),
-        1000.0,
-    )
-    return table.set_column(idx, SCHEDULE_LAG_US, lag)
+def _schedule_lag_us(table: pa.Table) -> np.ndarray:
+    """``(ts_ns - intended_ns) / 1000`` as float64, NaN where not scheduled (columns.py)."""
+    diff = pc.subtract(table.column(s.TS_NS), table.column(s.INTENDED_NS))
+    return np.asarray(pc.divide(pc.cast(diff, pa.float64()), 1000.0).to_numpy(), dtype=np.float64)
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Column by column, dropping each Arrow column once converted (bounded peak memory)."""
-    out: dict[str, Any] = {}
-    for name in list(table.column_names):
-        col = table.column(name)
-        table = table.drop_columns([name])
-        if pa.types.is_dictionary(col.type):
-            out[name] = col.to_pandas()
-        elif pa.types.is_boolean(col.type):
-            out[name] = col.fill_null(False).to_numpy()
-        elif pa.types.is_integer(col.type) and name != s.TS_NS:
-            # Integer columns with nulls become float64 (ids, codes, counts < 2**53: exact).
-            out[name] = col.to_numpy().astype(np.float64, copy=False)
-        else:
-            out[name] = col.to_numpy()
-        del col
-    return pd.DataFrame(out, copy=False)
+#: Nullable integer columns small enough for float32 (exact below 2**24).
+_FLOAT32_COLUMNS = frozenset({s.HTTP_STATUS, s.CLOSE_CODE, s.ACTIVE_CONNECTIONS, s.CPU_PCT})
+
+
+class _Columns:
+    """Preallocated output arrays filled shard by shard: the peak memory is the final frame
+    plus one shard, never two copies of the whole run."""
+
+    def __init__(self, names: Sequence[str], rows: int) -> None:
+        self.names = [SCHEDULE_LAG_US if n == s.INTENDED_NS else n for n in names]
+        self.arrays: dict[str, np.ndarray] = {}
+        self.categories: dict[str, list[str]] = {}
+        for name in self.names:
+            self.arrays[name] = np.empty(rows, dtype=self._dtype(name))
+            if name in _STRING_COLUMNS:
+                self.categories[name] = []
+        self.filled = 0
+
+    @staticmethod
+    def _dtype(name: str) -> type[np.generic]:
+        if name in _STRING_COLUMNS:
+            return np.int32
+        if name == s.TS_NS:
+            return np.int64
+        if name == s.OK:
+            return np.bool_
+        return np.float32 if name in _FLOAT32_COLUMNS else np.float64
+
+    def _codes(self, name: str, col: pa.ChunkedArray) -> np.ndarray:
+        """Dictionary indices remapped onto the run-wide category list (-1 = null)."""
+        cats = self.categories[name]
+        known = pd.Index(cats)
+        out = []
+        for chunk in col.unify_dictionaries().chunks:
+            values = chunk.dictionary.to_pylist()
+            cats.extend(v for v in dict.fromkeys(values) if v not in known)
+            known = pd.Index(cats)
+            mapping = np.append(known.get_indexer(values), -1).astype(np.int32)
+            idx = chunk.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+            out.append(mapping[idx])
+        return np.concatenate(out) if out else np.empty(0, np.int32)
+
+    def fill(self, table: pa.Table) -> None:
+        lo, hi = self.filled, self.filled + table.num_rows
+        for name in self.names:
+            target = self.arrays[name]
+            if name == SCHEDULE_LAG_US:
+                target[lo:hi] = _schedule_lag_us(table)
+            elif name in _STRING_COLUMNS:
+                target[lo:hi] = self._codes(name, table.column(name))
+            elif name == s.OK:
+                target[lo:hi] = table.column(name).fill_null(False).to_numpy()
+            elif name == s.TS_NS:
+                target[lo:hi] = table.column(name).fill_null(np.iinfo(np.int64).min).to_numpy()
+            else:
+                target[lo:hi] = pc.cast(table.column(name), pa.float64()).to_numpy()
+        self.filled = hi
+
+    def frame(self) -> pd.DataFrame:
+        out: dict[str, Any] = {}
+        for name in self.names:
+            arr = self.arrays[name][: self.filled]
+            if name in _STRING_COLUMNS:
+                cats = pd.Index(self.categories[name], dtype=object)
+                out[name] = pd.Categorical.from_codes(arr, categories=cats, validate=False)
+            else:
+                out[name] = arr
+        return pd.DataFrame(out, copy=False)
+
+
+def _shard_rows(path: Path) -> int:
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def load_run(
@@ -158,32 +207,37 @@ def load_run(
     """
     paths = shard_paths(run_dir)
     info, warnings = read_run_info(run_dir)
-    tables: list[pa.Table] = []
+    readable: list[tuple[Path, int]] = []
+    skipped = 0
     for path in paths:
         try:
-            tables.append(_read_shard(path, columns))
+            readable.append((path, _shard_rows(path)))
         except (pa.ArrowException, OSError, ValueError) as exc:
-            msg = f"skipped corrupt shard {path.relative_to(run_dir)}: {exc}".splitlines()[0]
-            log.warning(msg)
-            warnings.append(msg)
+            skipped += 1
+            warnings.append(_corrupt(run_dir, path, exc))
+    cols = _Columns(columns, sum(n for _, n in readable))
+    for path, _rows in readable:
+        try:
+            cols.fill(_read_shard(path, columns))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            skipped += 1
+            warnings.append(_corrupt(run_dir, path, exc))
         if on_shard is not None:
             on_shard(path.name)
-    if not tables:
+    if skipped == len(paths):
         raise UsageError(f"no readable event shard in {run_dir / s.EVENTS_DIR}")
-    table = pa.concat_tables(tables)
-    del tables
-    if table.column(s.TS_NS).null_count:
-        dropped = table.column(s.TS_NS).null_count
-        table = table.filter(pc.is_valid(table.column(s.TS_NS)))
-        warnings.append(f"dropped {dropped} events without {s.TS_NS}")
-    if table.num_rows == 0:
+    events = cols.frame()
+    del cols
+    missing_ts = events[s.TS_NS].to_numpy() == np.iinfo(np.int64).min
+    if missing_ts.any():
+        warnings.append(f"dropped {int(missing_ts.sum())} events without {s.TS_NS}")
+        events = events.loc[~missing_ts].reset_index(drop=True)
+    if events.empty:
         raise UsageError(f"run {run_dir} has no events")
-    events = _to_pandas(_schedule_lag(table))
-    return RunData(
-        run_dir=run_dir,
-        events=events,
-        info=info,
-        warnings=tuple(warnings),
-        shards_read=len(paths) - sum(w.startswith("skipped corrupt") for w in warnings),
-        shards_skipped=sum(w.startswith("skipped corrupt") for w in warnings),
-    )
+    return RunData(run_dir, events, info, tuple(warnings), len(paths) - skipped, skipped)
+
+
+def _corrupt(run_dir: Path, path: Path, exc: Exception) -> str:
+    msg = f"skipped corrupt shard {path.relative_to(run_dir)}: {exc}".splitlines()[0]
+    log.warning(msg)
+    return msg

@@ -51,6 +51,18 @@ def quantiles(values: FloatArray, qs: tuple[float, ...]) -> FloatArray:
     return np.asarray(np.percentile(values, [q * 100 for q in qs], method=QUANTILE_METHOD))
 
 
+def sorted_quantiles(sorted_values: FloatArray, qs: tuple[float, ...]) -> FloatArray:
+    """Type-7 quantiles of an ascending sample by direct indexing (no partition pass)."""
+    n = sorted_values.size
+    if n == 0:
+        return np.full(len(qs), np.nan)
+    h = (n - 1) * np.asarray(qs, dtype=np.float64)
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    a, b = sorted_values[lo], sorted_values[hi]
+    return np.asarray(a + (h - lo) * (b - a), dtype=np.float64)
+
+
 def _stable_int_argsort(groups: IntArray) -> IntArray:
     """Stable argsort; small non-negative ranges use uint16 so numpy picks radix sort."""
     if groups.size and groups.min() >= 0 and groups.max() < 2**16:

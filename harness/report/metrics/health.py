@@ -51,7 +51,7 @@ def health_windows(
     frame = pd.DataFrame(
         {
             "w": window_index(events, t0_ns, window_s)[mask],
-            "worker": events[s.WORKER_ID].to_numpy()[mask],
+            "worker": events[s.WORKER_ID][mask].to_numpy(),
             "cpu": events[s.CPU_PCT].to_numpy()[mask],
             "lag_ms": events[s.LATENCY_US].to_numpy()[mask] / 1000.0,
             "rss": events[s.RSS_BYTES].to_numpy()[mask],

@@ -17,6 +17,7 @@ from harness.report.metrics.common import (
     failure_mask,
     quantiles,
     rate_limited_mask,
+    sorted_quantiles,
     step_mask,
 )
 
@@ -30,8 +31,10 @@ STAT_COLUMNS = (
 )
 
 
-def _summary(values_ms: np.ndarray, failures: int, limited: int) -> dict[str, float]:
-    qs = quantiles(values_ms, tuple(q for _, q in QUANTILES))
+def _summary(
+    values_ms: np.ndarray, failures: int, limited: int, *, presorted: bool = False
+) -> dict[str, float]:
+    qs = (sorted_quantiles if presorted else quantiles)(values_ms, tuple(q for _, q in QUANTILES))
     row: dict[str, float] = {
         "count": float(values_ms.size),
         "failures": float(failures),
@@ -59,7 +62,7 @@ def latency_samples(events: pd.DataFrame, steps: tuple[str, ...] = s.LATENCY_STE
     for step in steps:
         mask = step_mask(events, step) & ok & ~np.isnan(lat_all)
         lat = lat_all[mask]
-        order = np.argsort(lat, kind="stable")
+        order = np.argsort(lat)
         parts.append((step, ts_all[mask][order], lat[order] / 1000.0))
     return pd.DataFrame(
         {
@@ -93,7 +96,8 @@ def step_latency(
     for step in steps:
         mask = step_mask(events, step)
         values = samples_of(samples, step)["latency_ms"].to_numpy()
-        rows.append(_summary(values, int((mask & fail).sum()), int((mask & limited).sum())))
+        failed, rl = int((mask & fail).sum()), int((mask & limited).sum())
+        rows.append(_summary(values, failed, rl, presorted=True))
     table = pd.DataFrame(rows, index=pd.Index(list(steps), name="step"), columns=list(STAT_COLUMNS))
     return table.astype({"count": np.int64, "failures": np.int64, "rate_limited": np.int64})
 
@@ -126,4 +130,6 @@ def latency_cdf(samples: pd.DataFrame, step: str, points: int = 400) -> pd.DataF
     if values.size == 0:
         return pd.DataFrame({"latency_ms": [], "fraction": []})
     fractions = np.linspace(0.0, 1.0, min(points, values.size))
-    return pd.DataFrame({"latency_ms": quantiles(values, tuple(fractions)), "fraction": fractions})
+    return pd.DataFrame(
+        {"latency_ms": sorted_quantiles(values, tuple(fractions)), "fraction": fractions}
+    )

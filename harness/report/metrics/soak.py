@@ -37,9 +37,13 @@ class DriftRule:
     min_windows: int = 5
 
 
-def soak_window_s(duration_s: float) -> float:
-    """60 s windows for runs of 20 min or more; shorter runs get ~20 windows (>= 1 s)."""
-    return 60.0 if duration_s >= 1200 else max(1.0, float(np.ceil(duration_s / 20)))
+def soak_window_s(duration_s: float, available: tuple[float, ...] = ()) -> float:
+    """The largest already computed window that still gives >= 20 windows; else a window
+    giving ~20 windows (>= 1 s)."""
+    fitting = [w for w in available if duration_s / w >= 20]
+    if fitting:
+        return max(fitting)
+    return max(1.0, float(np.ceil(duration_s / 20)))
 
 
 def drift(

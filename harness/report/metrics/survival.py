@@ -39,7 +39,8 @@ def conn_keys(events: pd.DataFrame) -> np.ndarray:
 
 def _last_activity(events: pd.DataFrame, keys: np.ndarray, wanted: np.ndarray) -> pd.Series:
     """End of the last request per wanted connection key (epoch ns)."""
-    mask = np.isin(keys, wanted)
+    wanted = np.asarray(wanted, dtype=np.uint64)
+    mask = pd.Series(keys, copy=False).isin(wanted).to_numpy().copy()  # hash, not a sort
     act = np.zeros(len(events), dtype=bool)
     for step in ACTIVITY_STEPS:
         act |= step_mask(events, step)
@@ -63,8 +64,8 @@ def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
             CONN_KEY: keys[cl],
             CLOSE_NS: events[s.TS_NS].to_numpy()[cl],
             "close_code": events[s.CLOSE_CODE].to_numpy()[cl],
-            "initiator": events[s.CLOSE_INITIATOR].astype(object).to_numpy()[cl],
-            "reason": events[s.CLOSE_REASON].astype(object).to_numpy()[cl],
+            "initiator": events[s.CLOSE_INITIATOR][cl].astype(object).to_numpy(),
+            "reason": events[s.CLOSE_REASON][cl].astype(object).to_numpy(),
         }
     ).drop_duplicates(CONN_KEY)
     closes["close_code"] = closes["close_code"].fillna(1006.0)

@@ -59,7 +59,7 @@ def _active_from_generator(events: pd.DataFrame, win: np.ndarray, n: int) -> np.
     if not mask.any() or np.isnan(active).all():
         return None
     frame = pd.DataFrame(
-        {"w": win[mask], "worker": events[s.WORKER_ID].to_numpy()[mask], "a": active}
+        {"w": win[mask], "worker": events[s.WORKER_ID][mask].to_numpy(), "a": active}
     )
     per_worker = frame.groupby(["w", "worker"], observed=True, dropna=False)["a"].mean()
     total = per_worker.groupby(level="w").sum()
@@ -75,33 +75,47 @@ def _active_from_events(events: pd.DataFrame, win: np.ndarray, n: int) -> np.nda
     return np.cumsum(delta).astype(np.float64)
 
 
+def _step_codes(events: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    col = events[s.STEP]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(np.int64), [str(c) for c in col.cat.categories]
+    codes, uniques = pd.factorize(col)
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+
+
 def load_series(events: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFrame:
     """One row per window from t0 to the last event: window_start_s, requests, throughput_rps,
-    errors, rate_limited, connects, closes, active_connections."""
+    errors, rate_limited, connects, closes, active_connections.
+
+    One bincount over (window, step) gives every per-step count at once.
+    """
     win = window_index(events, t0_ns, window_s)
     n = int(win.max()) + 1
-    is_request = np.zeros(len(events), dtype=bool)
-    for step in REQUEST_STEPS:
-        is_request |= step_mask(events, step)
-    fail = failure_mask(events) & (is_request | step_mask(events, s.STEP_ERROR))
+    codes, names = _step_codes(events)
+    k = len(names) + 1  # last slot: null step
+    per_step = np.bincount(win * k + np.where(codes < 0, k - 1, codes), minlength=n * k)
+    per_step = per_step.reshape(n, k)
 
-    def per_window(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(win[mask], minlength=n)[:n]
+    def column(*steps: str) -> np.ndarray:
+        idx = [names.index(st) for st in steps if st in names]
+        return per_step[:, idx].sum(axis=1) if idx else np.zeros(n, np.int64)
 
-    requests = per_window(is_request)
+    counted = set(REQUEST_STEPS) | {s.STEP_ERROR}
+    counted_codes = [i for i, name in enumerate(names) if name in counted]
+    fail = failure_mask(events) & np.isin(codes, counted_codes)
+    requests = column(*REQUEST_STEPS)
     active = _active_from_generator(events, win, n)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             WINDOW_S: np.arange(n) * window_s,
             "requests": requests,
             "throughput_rps": requests / window_s,
-            "errors": per_window(fail),
-            "rate_limited": per_window(rate_limited_mask(events)),
-            "connects": per_window(step_mask(events, s.STEP_CONNECT)),
-            "closes": per_window(step_mask(events, s.STEP_CLOSE)),
+            "errors": np.bincount(win[fail], minlength=n)[:n],
+            "rate_limited": np.bincount(win[rate_limited_mask(events)], minlength=n)[:n],
+            "connects": column(s.STEP_CONNECT),
+            "closes": column(s.STEP_CLOSE),
             "active_connections": active
             if active is not None
             else _active_from_events(events, win, n),
         }
     )
-    return frame
