@@ -1,0 +1,359 @@
+"""``harness bench client``: Locust client throughput, scale and recording overhead.
+
+Every figure comes from a real run against the real simulator on loopback:
+
+- throughput: full-flow correlated onMessage round trips/s in one Locust process (zero bot
+  latency, limits off) divided by a naive gevent + websocket-client loop
+  (``benchmarks/naive_ws_loop.py``) against the same simulator in the same run. The generator
+  is pinned to CPU 0 and the simulator to CPU 1, and both CPU shares are printed: when the
+  simulator's core is saturated the raw ratio says nothing about the client, so the ratio of
+  round trips per generator CPU-second is printed beside it;
+- scale: configured sessions held by one Locust process with heartbeats running, RSS each;
+- recording overhead: generator CPU per round trip with the recorder on vs off;
+- wsaccel: the same full-flow run with and without wsaccel importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+NAIVE = ROOT / "benchmarks" / "naive_ws_loop.py"
+LOCUSTFILE = ROOT / "locustfiles" / "guest.py"
+SIM_ARGS = ("--no-limits", "--bot-latency", "fixed:0ms", "--quick-replies", "0")
+GEN_CPU, SIM_CPU = 0, 1
+SATURATED_PCT = 90.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, default=50, help="concurrent users (throughput)")
+    parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
+    parser.add_argument("--sessions", type=int, default=20_000, help="scale: sessions to hold")
+    parser.add_argument("--spawn-rate", type=float, default=400.0, help="scale: users/s")
+    parser.add_argument(
+        "--only",
+        choices=("throughput", "scale", "overhead", "wsaccel"),
+        action="append",
+        help="run only these parts (repeatable; default all)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """Round trips in a window plus the CPU seconds both processes used in it."""
+
+    round_trips: int
+    seconds: float
+    gen_cpu_s: float
+    sim_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.round_trips / self.seconds if self.seconds else 0.0
+
+    @property
+    def gen_pct(self) -> float:
+        return 100.0 * self.gen_cpu_s / self.seconds if self.seconds else 0.0
+
+    @property
+    def sim_pct(self) -> float:
+        return 100.0 * self.sim_cpu_s / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Round trips per generator CPU-second: the client's cost, whoever was the bottleneck."""
+        return self.round_trips / self.gen_cpu_s if self.gen_cpu_s else 0.0
+
+    def line(self, label: str) -> str:
+        flag = " (simulator saturated)" if self.sim_pct >= SATURATED_PCT else ""
+        return (
+            f"{label}: {self.rate:,.0f} round trips/s; generator CPU {self.gen_pct:.0f}%, "
+            f"simulator CPU {self.sim_pct:.0f}%{flag}; {self.per_cpu_s:,.0f} per generator CPU-s"
+        )
+
+
+def _cpu_s(pid: int) -> float:
+    import psutil
+
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(t.user + t.system)
+
+
+def _pin(pid: int, cpu: int) -> None:
+    """Keep a process on one core (its threads and later children inherit it)."""
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(pid, {cpu})
+
+
+def _raise_nofile(wanted: int) -> int:
+    """Raise the open-files limit (soft, and hard when allowed) for us and our children."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+        except (ValueError, OSError):
+            wanted = hard
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return max(soft, target)
+
+
+def _locust(host: str, run_dir: Path, run_s: float, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--host",
+        host,
+        "-t",
+        f"{run_s:.0f}s",
+        "--run-dir",
+        str(run_dir),
+        "--stop-timeout",
+        "0",
+        "--typing",
+        "off",
+        "--heartbeat-interval",
+        "0",
+        "--think-time",
+        "0",
+        "--session-mode",
+        "keep",
+        "--messages-per-session",
+        "100000000",
+        *extra,
+    ]
+
+
+def _count_replies(run_dir: Path, t0_ns: int, t1_ns: int) -> int:
+    import pyarrow.compute as pc
+
+    from harness.record import schema as s
+    from harness.record.shards import read_events
+
+    table = read_events(run_dir)
+    ts = table.column(s.TS_NS)
+    mask = pc.and_(
+        pc.and_(pc.equal(table.column(s.STEP), s.STEP_BOT_REPLY), table.column(s.OK)),
+        pc.and_(pc.greater_equal(ts, t0_ns), pc.less(ts, t1_ns)),
+    )
+    return int(pc.sum(pc.cast(mask, "int64")).as_py() or 0)
+
+
+def full_flow(
+    sim: Any,
+    users: int,
+    warmup: float,
+    seconds: float,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> Measure:
+    """One Locust process running the full GuestUser flow; replies counted from its events."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        cmd = _locust(
+            sim.url.removesuffix("/v1"),
+            run_dir,
+            warmup + seconds + 2,
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            *extra,
+        )
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _pin(proc.pid, GEN_CPU)
+        time.sleep(warmup)
+        g0, s0, t0 = _cpu_s(proc.pid), _cpu_s(sim.proc.pid), time.time_ns()
+        time.sleep(seconds)
+        g1, s1, t1 = _cpu_s(proc.pid), _cpu_s(sim.proc.pid), time.time_ns()
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"locust failed ({proc.returncode}): {err.decode()[-2000:]}")
+        replies = _count_replies(run_dir, t0, t1)
+    return Measure(replies, (t1 - t0) / 1e9, g1 - g0, s1 - s0)
+
+
+def naive(sim: Any, users: int, warmup: float, seconds: float) -> Measure:
+    """The baseline loop (plain send/recv, nothing parsed) against the same simulator."""
+    url = f"{sim.url}?deploymentId=00000000-0000-4000-8000-000000000000"
+    cmd = [sys.executable, str(NAIVE), url, str(users), str(warmup), str(seconds)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE)
+    _pin(proc.pid, GEN_CPU)
+    time.sleep(warmup + 0.3)  # the script's own imports take a moment
+    s0 = _cpu_s(sim.proc.pid)
+    time.sleep(seconds)
+    s1 = _cpu_s(sim.proc.pid)
+    out, _ = proc.communicate(timeout=60)
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    return Measure(data["round_trips"], data["seconds"], data["cpu_s"], s1 - s0)
+
+
+def _start_sim(*extra: str) -> Any:
+    from harness.sim.launcher import SimProcess
+
+    sim = SimProcess([*SIM_ARGS, *extra])
+    _pin(sim.proc.pid, SIM_CPU)
+    return sim
+
+
+def bench_throughput(a: argparse.Namespace, out: list[str]) -> None:
+    with _start_sim() as sim:
+        base = naive(sim, a.users, a.warmup, a.seconds)
+        full = full_flow(sim, a.users, a.warmup, a.seconds)
+    out.append(base.line("naive websocket-client loop"))
+    out.append(full.line("full GuestUser flow (Locust)"))
+    raw = full.rate / base.rate if base.rate else 0.0
+    per_cpu = full.per_cpu_s / base.per_cpu_s if base.per_cpu_s else 0.0
+    saturated = max(base.sim_pct, full.sim_pct) >= SATURATED_PCT
+    note = " -- simulator saturated: NOT a client result" if saturated else ""
+    out.append(f"throughput ratio (round trips/s): {raw:.2f}{note}")
+    out.append(f"throughput ratio per generator CPU-second: {per_cpu:.2f} (target >= 0.9)")
+
+
+def bench_wsaccel(a: argparse.Namespace, out: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as shim:
+        pkg = Path(shim) / "wsaccel"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text("raise ImportError('hidden by harness bench')\n")
+        env = {**os.environ, "PYTHONPATH": shim}
+        with _start_sim() as sim:
+            on = full_flow(sim, a.users, a.warmup, a.seconds)
+            off = full_flow(sim, a.users, a.warmup, a.seconds, env=env)
+    out.append(on.line("with wsaccel"))
+    out.append(off.line("without wsaccel"))
+    gain = on.per_cpu_s / off.per_cpu_s - 1 if off.per_cpu_s else 0.0
+    out.append(f"wsaccel: {gain:+.1%} round trips per generator CPU-second")
+
+
+def bench_overhead(a: argparse.Namespace, out: list[str]) -> None:
+    """Same fixed offered load twice; compare generator CPU per round trip."""
+    paced = ("--think-time", "0.05s")
+    with _start_sim() as sim:
+        on = full_flow(sim, a.users, a.warmup, a.seconds, *paced)
+        off = full_flow(sim, a.users, a.warmup, a.seconds, *paced, "--no-record")
+    out.append(on.line("recorder on (think 50 ms)"))
+    out.append(off.line("recorder off (think 50 ms)"))
+    rows = 1 / on.per_cpu_s if on.per_cpu_s else 0.0
+    base = 1 / off.per_cpu_s if off.per_cpu_s else 0.0
+    overhead = rows / base - 1 if base else 0.0
+    out.append(f"recording overhead: {overhead:+.1%} generator CPU per round trip (target < 5%)")
+
+
+def _held(run_dir: Path) -> tuple[int, int]:
+    """Latest (active_connections, rss_bytes) generator sample of a run, or (0, 0)."""
+    from harness.record import schema as s
+    from harness.record.shards import read_events
+
+    try:
+        table = read_events(run_dir)
+    except OSError:
+        return 0, 0
+    rows = [r for r in table.to_pylist() if r[s.STEP] == s.STEP_GENERATOR]
+    if not rows:
+        return 0, 0
+    last = max(rows, key=lambda r: r[s.TS_NS])
+    return int(last[s.ACTIVE_CONNECTIONS] or 0), int(last[s.RSS_BYTES] or 0)
+
+
+def hold(sim: Any, sessions: int, spawn_rate: float, limit_s: float) -> tuple[int, int, float]:
+    """Hold ``sessions`` configured sessions with heartbeats; (held, peak RSS, CPU %)."""
+    import psutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        cmd = _locust(
+            sim.url.removesuffix("/v1"),
+            run_dir,
+            limit_s,
+            "-u",
+            str(sessions),
+            "-r",
+            str(spawn_rate),
+            "--messages-per-session",
+            "0",
+            "--heartbeat-interval",
+            "60s",
+            "--reply-timeout",
+            "60s",
+        )
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _pin(proc.pid, GEN_CPU)
+        deadline = time.monotonic() + limit_s - 10
+        held = 0
+        while time.monotonic() < deadline and held < sessions:
+            time.sleep(2)
+            held, _ = _held(run_dir)
+        time.sleep(5)  # a few heartbeats and samples at the plateau
+        c0 = _cpu_s(proc.pid)
+        time.sleep(5)
+        cpu_pct = (_cpu_s(proc.pid) - c0) / 5 * 100
+        rss = psutil.Process(proc.pid).memory_info().rss
+        held, _ = _held(run_dir)
+        proc.terminate()
+        proc.wait(timeout=120)
+    return held, rss, cpu_pct
+
+
+def bench_scale(a: argparse.Namespace, out: list[str]) -> None:
+    nofile = _raise_nofile(2 * a.sessions + 1000)
+    sessions = min(a.sessions, nofile - 500)
+    limit = sessions / a.spawn_rate + 90
+    with _start_sim("--idle-timeout", "0", "--max-age", "0") as sim:
+        _, base_rss, _ = hold(sim, 1, 1, 40)
+        held, rss, cpu = hold(sim, sessions, a.spawn_rate, limit)
+    each = (rss - base_rss) / max(1, held - 1)
+    out.append(
+        f"scale: {held:,} configured sessions held (asked {sessions:,}, open-files limit "
+        f"{nofile:,}); RSS {rss / 2**20:,.0f} MiB vs {base_rss / 2**20:,.0f} MiB with one "
+        f"session = {each / 1024:.1f} KiB per session (target <= 25 KiB); generator CPU at "
+        f"the plateau {cpu:.0f}%"
+    )
+
+
+PARTS = {
+    "throughput": bench_throughput,
+    "wsaccel": bench_wsaccel,
+    "overhead": bench_overhead,
+    "scale": bench_scale,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the selected parts and print one line per figure."""
+    if not NAIVE.exists() or not LOCUSTFILE.exists():
+        print("harness bench client: run it from a source checkout", file=sys.stderr)
+        return 2
+    out: list[str] = [
+        f"cores: {os.cpu_count()}; generator on CPU {GEN_CPU}, simulator on CPU {SIM_CPU}"
+    ]
+    for name in args.only or list(PARTS):
+        print(f"== {name}", flush=True)
+        before = len(out)
+        PARTS[name](args, out)
+        for line in out[before:]:
+            print(line, flush=True)
+    print("\n".join(["", "summary:", *out]))
+    return 0
