@@ -101,7 +101,12 @@ def _read_shard(path: Path, columns: Sequence[str]) -> pa.Table:
     present = set(pq.read_schema(path).names)
     wanted = [c for c in columns if c in present]
     dict_cols = [c for c in wanted if c in _STRING_COLUMNS]
-    table = pq.read_table(path, columns=wanted, read_dictionary=dict_cols)
+    return _conform(pq.read_table(path, columns=wanted, read_dictionary=dict_cols), columns)
+
+
+def _conform(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """Exactly ``columns``: missing ones as nulls, strings dictionary-encoded, schema types."""
+    present = set(table.column_names)
     arrays = []
     for name in columns:
         target = s.EVENT_SCHEMA.field(name).type
@@ -189,6 +194,14 @@ class _Columns:
             else:
                 out[name] = arr
         return pd.DataFrame(out, copy=False)
+
+
+def frame_from_table(table: pa.Table, columns: Sequence[str] = REPORT_COLUMNS) -> pd.DataFrame:
+    """The loader's conversion of one Arrow table (EVENT_SCHEMA) into the report frame;
+    pure, so tests build frames exactly as the loader does."""
+    cols = _Columns(columns, table.num_rows)
+    cols.fill(_conform(table, columns))
+    return cols.frame()
 
 
 def _shard_rows(path: Path) -> int:

@@ -23,6 +23,8 @@ from harness.report.columns import AGE_S, CENSORED, IDLE_S
 from harness.report.metrics.common import step_mask
 from harness.report.metrics.survival import detect_cluster
 
+#: A close within this long of the last request is not "after an idle time".
+MIN_IDLE_S = 2.0
 _RATE_REASON = re.compile(r"rate|too many|429|throttl", re.IGNORECASE)
 
 
@@ -58,7 +60,7 @@ def refused_upgrades(events: pd.DataFrame) -> Diagnosis | None:
 def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
     server = life[~life[CENSORED] & life["close_code"].isin([1001, 1006]) & life[IDLE_S].notna()]
     idle = server[IDLE_S].to_numpy(float)
-    found = detect_cluster(idle[idle >= 1.0])
+    found = detect_cluster(idle[idle >= MIN_IDLE_S], abs_tol=0.25)
     if found is None:
         return None
     value, n = found
