@@ -20,6 +20,7 @@ from typing import Any
 import gevent
 import gevent.event
 
+from harness.client import wire
 from harness.client.options import ClientOptions
 from harness.client.results import IntegrityCounters, StepOutcome
 from harness.client.transport import OP_TEXT, Transport, TransportOptions
@@ -39,12 +40,9 @@ from harness.protocol.codes import Close, CloseCode
 from harness.protocol.frames import (
     ConfigureSession,
     ConnectionClosedEvent,
-    Echo,
     ErrorResponse,
     GetJwt,
     JwtResponse,
-    Message,
-    OnMessage,
     SessionClearedEvent,
     SessionResponse,
     TooManyRequests,
@@ -361,7 +359,7 @@ class GuestClient:
     def _start(
         self,
         kind: Kind,
-        frame_for: Callable[[str], Any],
+        build: Callable[[str], bytes],
         *,
         text: str | None = None,
         want_reply: bool = False,
@@ -374,15 +372,16 @@ class GuestClient:
             UnexpectedClose: the send failed because the socket is gone.
         """
         session, transport = self._live()
-        tracing_id = str(uuid.uuid4())
+        tracing_id = wire.new_tracing_id()
         now = time.perf_counter_ns()
-        self._dispatch(session.expire(now), 0)
+        if session.pending_count:
+            self._dispatch(session.expire(now), 0)
         pending = session.begin(kind, tracing_id, now, text=text, want_reply=want_reply)
         if wait:
             pending.waiter = gevent.event.Event()
         ts = time.time_ns()
         try:
-            size = transport.send_text(codec.encode(frame_for(tracing_id)))
+            size = transport.send_text(build(tracing_id))
         except ConnectionError as exc:
             session.abandon(pending)
             raise UnexpectedClose(self.close_info or Close.abnormal(str(exc))) from exc
@@ -481,11 +480,13 @@ class GuestClient:
         opts = self.options
         pending, ts, size = self._start(
             Kind.CONFIGURE,
-            lambda tid: ConfigureSession(
-                token=self.token,
-                deployment_id=opts.deployment_id,
-                tracing_id=tid,
-                start_new=True if start_new else None,
+            lambda tid: codec.encode(
+                ConfigureSession(
+                    token=self.token,
+                    deployment_id=opts.deployment_id,
+                    tracing_id=tid,
+                    start_new=True if start_new else None,
+                )
             ),
         )
         self._await(pending)
@@ -509,23 +510,17 @@ class GuestClient:
             RateLimited: 429 (after waiting ``retryAfter``, bounded); not a failure.
             ServerErrorFrame, ResponseTimeout, UnexpectedClose, InvalidState.
         """
-        self._turn(Message(type="Text", text=text), text, intended_ns)
+        self._turn(wire.text_message(text), text, intended_ns)
 
     def send_quick_reply(self, text: str, payload: str, intended_ns: int | None = None) -> None:
         """Answer a quick reply with a ButtonResponse (§2.3, the official web client's shape)."""
-        button = {"type": "QuickReply", "text": text, "payload": payload}
-        message = Message(
-            type="Structured",
-            text=text,
-            content=({"contentType": "ButtonResponse", "buttonResponse": button},),
-        )
-        self._turn(message, text, intended_ns)
+        self._turn(wire.quick_reply_message(text, payload), text, intended_ns)
 
-    def _turn(self, message: Message, text: str | None, intended_ns: int | None) -> None:
+    def _turn(self, message: dict[str, Any], text: str | None, intended_ns: int | None) -> None:
         token = self.token
         pending, ts, size = self._start(
             Kind.MESSAGE,
-            lambda tid: OnMessage(token=token, message=message, tracing_id=tid),
+            lambda tid: wire.on_message(token, tid, message),
             text=text,
             want_reply=True,
         )
@@ -561,10 +556,10 @@ class GuestClient:
         Its echo is still correlated (and counted lost if it never comes).
         """
         token = self.token
-        message = Message(type="Event", events=({"eventType": "Typing", "typing": {"type": "On"}},))
+        message = wire.event_message(wire.TYPING_ON)
         _, ts, size = self._start(
             Kind.MESSAGE,
-            lambda tid: OnMessage(token=token, message=message, tracing_id=tid),
+            lambda tid: wire.on_message(token, tid, message),
             wait=False,
         )
         self.report(StepOutcome("typing", ts, None, True, bytes_out=size))
@@ -583,11 +578,10 @@ class GuestClient:
         if kind not in PRESENCE_KINDS:
             raise UsageError(f"presence kind must be one of {sorted(PRESENCE_KINDS)}, got {kind!r}")
         token = self.token
-        event = {"eventType": "Presence", "presence": {"type": kind}}
-        message = Message(type="Event", events=(event,))
+        message = wire.event_message(wire.presence(kind))
         pending, ts, size = self._start(
             Kind.MESSAGE,
-            lambda tid: OnMessage(token=token, message=message, tracing_id=tid),
+            lambda tid: wire.on_message(token, tid, message),
             want_reply=wait_reply,
         )
         self._await(pending)
@@ -614,7 +608,7 @@ class GuestClient:
         token = self.token
         pending, ts, size = self._start(
             Kind.ECHO,
-            lambda tid: Echo(token=token, tracing_id=tid, message=Message(text="ping")),
+            lambda tid: wire.echo(token, tid),
         )
         self._last_echo_ns = now
         self._await(pending)
@@ -640,7 +634,9 @@ class GuestClient:
             ProtocolViolation (the answer was not a JwtResponse).
         """
         token = self.token
-        pending, ts, size = self._start(Kind.JWT, lambda tid: GetJwt(token=token, tracing_id=tid))
+        pending, ts, size = self._start(
+            Kind.JWT, lambda tid: codec.encode(GetJwt(token=token, tracing_id=tid))
+        )
         self._await(pending)
         self._raise(
             self._outcome("getJwt", pending, ts, pending.answer, pending.answer_ns, bytes_out=size)

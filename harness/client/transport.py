@@ -28,6 +28,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
@@ -76,16 +77,54 @@ class TransportOptions:
     insecure: bool = False
 
 
-class _Socket(websocket.WebSocket):
-    """websocket-client's WebSocket without its automatic close echo.
+#: One ``recv`` syscall reads up to this much; frames are then cut from the buffer.
+READ_CHUNK = 65536
 
-    ``recv_data_frame`` calls ``send_close()`` (always code 1000) when a close frame arrives,
-    even when we sent ours first; that second close frame, or its EPIPE, would lose the
-    server's code. The transport does the close handshake itself.
+
+class _Socket(websocket.WebSocket):
+    """websocket-client's WebSocket with buffered reads and without its automatic close echo.
+
+    * ``recv_data_frame`` calls ``send_close()`` (always code 1000) when a close frame arrives,
+      even when we sent ours first; that second close frame, or its EPIPE, would lose the
+      server's code. The transport does the close handshake itself.
+    * The frame parser asks for exactly the bytes it needs (2-byte header, length, payload):
+      three syscalls and gevent waits per frame. ``_recv`` serves them from one buffered read.
     """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)  # the frame parser binds self._recv: ours, below
+        self._rbuf = b""
+        self._rpos = 0
 
     def send_close(self, status: int = 1000, reason: bytes | str = b"") -> None:
         del status, reason
+
+    def _recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            buf, pos = self._fill(), 0
+        end = pos + bufsize
+        if end >= len(buf):
+            self._rbuf, self._rpos = b"", 0
+            return buf[pos:] if pos else buf
+        self._rbuf, self._rpos = buf, end
+        return buf[pos:end]
+
+    def _fill(self) -> bytes:
+        sock = self.sock
+        if sock is None:
+            raise websocket.WebSocketConnectionClosedException("socket is already closed")
+        try:
+            data: bytes = sock.recv(READ_CHUNK)
+        except TimeoutError as exc:
+            raise websocket.WebSocketTimeoutException("read timed out") from exc
+        except ssl.SSLError as exc:
+            if "timed out" in str(exc):
+                raise websocket.WebSocketTimeoutException("read timed out") from exc
+            raise
+        if not data:
+            raise websocket.WebSocketConnectionClosedException("connection lost (EOF)")
+        return data
 
 
 @functools.lru_cache(maxsize=8)
