@@ -142,6 +142,9 @@ def test_drift_slope_per_hour() -> None:
     assert flat["verdict"] == "stable"
     short = drift(t[:3], t[:3], "x", "ms", DriftRule())
     assert short["verdict"] == "insufficient"
+    brief = drift(t[:8] / 60, t[:8], "x", "ms", DriftRule())  # 8 windows over 7 s
+    assert brief["verdict"] == "insufficient"
+    assert "spanning >= 600 s" in str(brief["evidence"])
 
 
 def test_soak_analysis_covers_latency_errors_and_rss() -> None:

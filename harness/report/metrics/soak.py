@@ -3,7 +3,8 @@ generator RSS, with a verdict and the evidence behind it.
 
 A metric is *drifting* when the fitted change over the run exceeds ``tolerance`` of its
 mean level (``abs_floor`` for rates that start near zero) AND the slope is at least
-``min_t`` standard errors away from zero; fewer than ``min_windows`` windows → insufficient.
+``min_t`` standard errors away from zero; fewer than ``min_windows`` windows, or windows
+spanning less than ``min_span_s`` (10 min), → insufficient.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class DriftRule:
     abs_floor: float = 0.0
     min_t: float = 3.0
     min_windows: int = 5
+    min_span_s: float = 600.0  # a slope per hour from a few seconds says nothing
 
 
 def soak_window_s(duration_s: float, available: tuple[float, ...] = ()) -> float:
@@ -53,10 +55,14 @@ def drift(
     keep = ~np.isnan(values)
     t_h, y = t_s[keep] / 3600.0, values[keep]
     row: dict[str, object] = {"metric": metric, "unit": unit, "windows": int(y.size)}
-    if y.size < rule.min_windows or np.ptp(t_h) == 0:
+    span_s = float(np.ptp(t_s[keep])) if y.size else 0.0
+    if y.size < rule.min_windows or span_s < rule.min_span_s:
         row.update(slope_per_hour=np.nan, fit_start=np.nan, fit_end=np.nan, relative_change=np.nan)
         row.update(t_stat=np.nan, verdict="insufficient")
-        row["evidence"] = f"{y.size} windows with data; need >= {rule.min_windows}"
+        row["evidence"] = (
+            f"{y.size} windows over {span_s:.0f} s; need >= {rule.min_windows} windows "
+            f"spanning >= {rule.min_span_s:.0f} s"
+        )
         return row
     slope, intercept = np.polyfit(t_h, y, 1)
     resid = y - (intercept + slope * t_h)
