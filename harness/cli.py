@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.loadgen.cli", "headless Locust run + report + SLO gates in one command"),
     "report": ("harness.report.cli", "turn a run directory into report.json/md/html"),
     "compare": ("harness.report.compare_cli", "compare two runs with confidence intervals"),
+    "probe": ("harness.loadgen.probe", "one guest, one turn: explain each step (silent 1006s)"),
     "bench": ("harness.bench.cli", "benchmarks (sim, client, report)"),
 }
 
