@@ -25,6 +25,7 @@ import functools
 import logging
 import socket as _stdlib_socket
 import ssl
+import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,27 +80,76 @@ class TransportOptions:
 
 #: One ``recv`` syscall reads up to this much; frames are then cut from the buffer.
 READ_CHUNK = 65536
+#: A server frame larger than this is refused (the simulator's hard cap is 1 MiB, §5).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+_LEN16 = struct.Struct("!H")
+_LEN64 = struct.Struct("!Q")
 
 
 class _Socket(websocket.WebSocket):
-    """websocket-client's WebSocket with buffered reads and without its automatic close echo.
+    """websocket-client's WebSocket with a buffered frame reader and no automatic close echo.
 
     * ``recv_data_frame`` calls ``send_close()`` (always code 1000) when a close frame arrives,
       even when we sent ours first; that second close frame, or its EPIPE, would lose the
       server's code. The transport does the close handshake itself.
-    * The frame parser asks for exactly the bytes it needs (2-byte header, length, payload):
-      three syscalls and gevent waits per frame. ``_recv`` serves them from one buffered read.
+    * websocket-client's frame parser asks the socket for exactly the bytes it needs (header,
+      length, payload): three syscalls and gevent waits per frame, and a generator per read.
+      :meth:`recv_frame` cuts whole frames out of one buffered read instead, and consumes
+      nothing until a frame is complete, so a read timeout mid-frame loses no bytes.
+      ``recv_data_frame`` (fragments, pings, close) still does the rest.
     """
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)  # the frame parser binds self._recv: ours, below
+        super().__init__(**options)
         self._rbuf = b""
         self._rpos = 0
 
     def send_close(self, status: int = 1000, reason: bytes | str = b"") -> None:
         del status, reason
 
+    def recv_frame(self) -> ABNF:
+        buf, pos = self._rbuf, self._rpos
+        while True:
+            avail = len(buf) - pos
+            if avail >= 2:
+                b1, b2 = buf[pos], buf[pos + 1]
+                length, head = b2 & 0x7F, 2
+                if length == 126:
+                    head = 4
+                    length = _LEN16.unpack_from(buf, pos + 2)[0] if avail >= 4 else -1
+                elif length == 127:
+                    head = 10
+                    length = _LEN64.unpack_from(buf, pos + 2)[0] if avail >= 10 else -1
+                if length > MAX_FRAME_BYTES:
+                    raise websocket.WebSocketProtocolException(f"frame of {length} bytes")
+                masked = b2 & 0x80
+                if masked:
+                    head += 4
+                if length >= 0 and avail >= head + length:
+                    break
+            buf, pos = self._more(buf, pos), 0
+        start = pos + head
+        end = start + length
+        payload = buf[start:end]
+        if masked:  # servers must not mask (RFC 6455 §5.1); accepted like websocket-client
+            payload = ABNF.mask(buf[start - 4 : start], payload)
+        if end >= len(buf):
+            self._rbuf, self._rpos = b"", 0
+        else:
+            self._rbuf, self._rpos = buf, end
+        frame = ABNF(b1 >> 7, b1 >> 6 & 1, b1 >> 5 & 1, b1 >> 4 & 1, b1 & 0x0F, masked, payload)
+        frame.validate(True)  # RSV bits, opcode, control frames; UTF-8 is orjson's job
+        return frame
+
+    def _more(self, buf: bytes, pos: int) -> bytes:
+        """Append one read to the unconsumed bytes (state changes only once it succeeded)."""
+        data = self._fill()
+        combined = buf[pos:] + data if pos < len(buf) else data
+        self._rbuf, self._rpos = combined, 0
+        return combined
+
     def _recv(self, bufsize: int) -> bytes:
+        """Raw reads from the same buffer (websocket-client internals that bypass recv_frame)."""
         buf, pos = self._rbuf, self._rpos
         if pos >= len(buf):
             buf, pos = self._fill(), 0

@@ -30,8 +30,9 @@ class Reader:
         self.got.set()
 
     def next(self) -> tuple[int, bytes]:
-        assert self.got.wait(WAIT_S), "no frame"
-        self.got.clear()
+        while not self.frames:
+            self.got.clear()
+            assert self.got.wait(WAIT_S), "no frame"
         return self.frames.pop(0)
 
     def close(self) -> Close:
@@ -156,6 +157,30 @@ def test_pings_are_answered_once_and_data_frames_delivered(
     transport.send_close()
     assert reader.close().code == 1000
     assert transport.frames_in == 4 and transport.bytes_out > 0
+
+
+def test_fragments_lengths_and_coalesced_frames(script_server: Callable[..., object]) -> None:
+    transport, reader = open_script(script_server)
+    transport.send_text(b"frag 3 " + b"abcdefghi".hex().encode())
+    assert reader.next() == (OP_TEXT, b"abcdefghi")
+    for size in (125, 126, 300, 65535, 65536, 200_000):  # 7-bit, 16-bit and 64-bit lengths
+        transport.send_text(f"big {size}".encode())
+        assert reader.next() == (OP_TEXT, b"x" * size)
+    transport.send_text(b"many 50 " + b"hi".hex().encode())  # many frames per read
+    assert [reader.next() for _ in range(50)] == [(OP_TEXT, b"hi")] * 50
+    transport.send_close()
+    assert reader.close().code == 1000
+
+
+def test_read_timeout_mid_frame_loses_nothing(script_server: Callable[..., object]) -> None:
+    server = script_server()
+    opts = TransportOptions(read_timeout_s=0.05)
+    transport = Transport.connect(server.url, opts)  # type: ignore[attr-defined]
+    reader = Reader(transport)
+    transport.send_text(b"slow 0.3 " + b"split frame".hex().encode())
+    assert reader.next() == (OP_TEXT, b"split frame")  # several read timeouts in between
+    transport.send_close()
+    assert reader.close().code == 1000
 
 
 # --- TLS (trustme CA; loopback only) --------------------------------------------------------

@@ -9,6 +9,8 @@ Commands, one per text frame from the client (space separated):
   ``ping``    ping; answers ``pong-ok`` / ``pong-missing``
   ``text HEX`` / ``binary HEX``   send those bytes as one text / binary frame
   ``many N HEX``  send the text frame N times         ``bare-close``  close frame, no payload
+  ``frag N HEX``  one message in N fragments          ``big N``  a text frame of N bytes
+  ``slow SECONDS HEX``  a frame written in two parts, SECONDS apart
 Modes: ``--reject STATUS`` refuses every upgrade with a body and an ``X-Test`` header;
 ``--hang`` accepts TCP and never answers; ``--certfile/--keyfile`` serve TLS.
 """
@@ -47,6 +49,19 @@ async def _command(ws: ServerConnection, words: list[str]) -> None:
             await ws.send("pong-missing")
     elif cmd in ("text", "binary"):
         await ws.send(bytes.fromhex(words[1] if len(words) > 1 else ""), text=cmd == "text")
+    elif cmd == "frag":  # one text message in N fragments (continuation frames)
+        data, n = bytes.fromhex(words[2]), int(words[1])
+        size = max(1, len(data) // n)
+        await ws.send([data[i : i + size] for i in range(0, len(data), size)], text=True)
+    elif cmd == "big":  # a text frame of N bytes ("x" * N)
+        await ws.send(b"x" * int(words[1]), text=True)
+    elif cmd == "slow":  # one unmasked text frame written in two parts, SECONDS apart
+        data = bytes.fromhex(words[2])
+        raw = bytes([0x81, len(data)]) + data
+        assert ws.transport is not None and len(data) < 126
+        ws.transport.write(raw[:3])
+        await asyncio.sleep(float(words[1]))
+        ws.transport.write(raw[3:])
     elif cmd == "many":
         data = bytes.fromhex(words[2])
         for _ in range(int(words[1])):
