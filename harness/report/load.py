@@ -26,10 +26,11 @@ from harness.report.columns import SCHEDULE_LAG_US
 
 log = logging.getLogger(__name__)
 
-#: Every column the report uses; ``session_token``, ``detail`` and byte counts are not read.
+#: Every column the report uses; ``detail`` and byte counts are not read.
 REPORT_COLUMNS: tuple[str, ...] = (
     s.WORKER_ID,
     s.USER_ID,
+    s.SESSION_TOKEN,
     s.CONN_ID,
     s.STEP,
     s.TS_NS,

@@ -76,6 +76,9 @@ def test_report_counts_equal_simulator_counts(tmp_path: Path) -> None:
     assert {"1011", "1006"} <= set(doc["close_codes"])
     assert sum(doc["close_codes"].values()) == conns["succeeded"]
     assert doc["steps"]["botReply"]["count"] > 0
+    curve = doc["survival"]["curve"]
+    assert curve[0]["at_risk"] == conns["succeeded"]  # every connection has one lifetime
+    assert curve[-1]["survival"] == 0.0  # ... and every one was closed
     assert [g["verdict"] for g in doc["slo"]] == ["fail", "pass"]
     kinds = {d["kind"] for d in doc["diagnoses"]}
     assert "refused_upgrade_403" in kinds

@@ -1,6 +1,7 @@
 """Connection lifetimes, the survival curve (time to close, by code) and value clusters.
 
-A connection is identified by (worker_id, user_id, conn_id). Its age at close is the close
+A connection is identified by (worker_id, user_id, session_token, conn_id): a Locust user
+runs many conversations, each with a new token whose connections count from 1. Its age at close is the close
 row's ``ts_ns`` minus the connect row's ``ts_ns``; its idle time at close is measured from
 the end of its last request (``ts_ns`` + latency). Connections still open at the end of the
 run are censored at the last event (Kaplan-Meier).
@@ -26,12 +27,15 @@ def _codes(col: pd.Series) -> np.ndarray:
 
 
 def conn_keys(events: pd.DataFrame) -> np.ndarray:
-    """A 64-bit polynomial hash of (worker, user, conn) per row; 0 where conn_id is null."""
+    """A 64-bit polynomial hash of (worker, user, token, conn) per row; 0 where conn_id is
+    null."""
     conn = events[s.CONN_ID].to_numpy(np.float64)
     user = np.nan_to_num(events[s.USER_ID].to_numpy(np.float64), nan=-1.0)
     with np.errstate(over="ignore"):
         key = (_codes(events[s.WORKER_ID]) + 2).astype(np.uint64)
         key = key * _P + (user + 2).astype(np.uint64)
+        if s.SESSION_TOKEN in events.columns:
+            key = key * _P + (_codes(events[s.SESSION_TOKEN]) + 2).astype(np.uint64)
         key = key * _P + (np.nan_to_num(conn, nan=0.0) + 2).astype(np.uint64)
     key[np.isnan(conn)] = 0
     return np.asarray(key, dtype=np.uint64)
