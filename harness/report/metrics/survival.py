@@ -1,10 +1,10 @@
 """Connection lifetimes, the survival curve (time to close, by code) and value clusters.
 
 A connection is identified by (worker_id, user_id, session_token, conn_id): a Locust user
-runs many conversations, each with a new token whose connections count from 1. Its age at close is the close
-row's ``ts_ns`` minus the connect row's ``ts_ns``; its idle time at close is measured from
-the end of its last request (``ts_ns`` + latency). Connections still open at the end of the
-run are censored at the last event (Kaplan-Meier).
+runs many conversations, each with a new token whose connections count from 1. Its age at
+close is the close row's ``ts_ns`` minus the connect row's ``ts_ns``; its idle time at close
+is measured from the end of its last request (``ts_ns`` + latency). Connections still open
+at the end of the run are censored at the last event (Kaplan-Meier).
 """
 
 from __future__ import annotations
