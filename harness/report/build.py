@@ -157,6 +157,14 @@ def build_report(
     )
     on_stage("connection lifetimes")
     life = connection_lifetimes(events, t1)
+    early = int(life["close_before_activity"].sum())
+    warnings = data.warnings
+    if early:
+        warnings += (
+            f"{early} server-side close row(s) are timestamped before the connection's last "
+            "request ended: their ts_ns is not the close time, so connection ages, idle times "
+            "and the idle-timeout / max-age detection are unreliable for them",
+        )
     on_stage("diagnosis")
     diagnoses = diagnose(events, life, t0)
     found = {d.kind: d.value_s for d in diagnoses}
@@ -166,7 +174,7 @@ def build_report(
     cdfs = {step: latency_cdf(samples, step, config.cdf_points) for step in s.LATENCY_STEPS}
     return Report(
         run=run_section(data, t0, t1),
-        warnings=data.warnings,
+        warnings=warnings,
         connections=conns,
         failure_reasons=reasons,
         errors=errors,

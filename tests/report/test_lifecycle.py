@@ -80,6 +80,14 @@ def test_kaplan_meier_by_hand() -> None:
     assert by_code[by_code["close_code"] == 1000]["cumulative_share"].iloc[-1] == pytest.approx(0.6)
 
 
+def test_close_stamped_before_last_request_is_flagged() -> None:
+    rows = conn(1, 0, 5, code=1011, who="server", last=9) + conn(
+        2, 0, 8, code=1011, who="server", last=4
+    )
+    life = connection_lifetimes(frame(rows), T0 + 10 * SEC).sort_values("close_ns")
+    assert life["close_before_activity"].tolist() == [True, False]
+
+
 def test_detect_cluster() -> None:
     values = np.array([5.0, 300.0, 600.2, 599.8, 600.0, 601.0, 900.0])
     assert detect_cluster(values) == (600.1, 4)

@@ -58,7 +58,8 @@ def refused_upgrades(events: pd.DataFrame) -> Diagnosis | None:
 
 
 def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
-    server = life[~life[CENSORED] & life["close_code"].isin([1001, 1006]) & life[IDLE_S].notna()]
+    usable = ~life[CENSORED] & ~life["close_before_activity"].astype(bool)
+    server = life[usable & life["close_code"].isin([1001, 1006]) & life[IDLE_S].notna()]
     idle = server[IDLE_S].to_numpy(float)
     found = detect_cluster(idle[idle >= MIN_IDLE_S], abs_tol=0.25)
     if found is None:
@@ -72,7 +73,8 @@ def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
 
 
 def max_age(life: pd.DataFrame, idle: Diagnosis | None) -> Diagnosis | None:
-    closed = life[~life[CENSORED] & (life["initiator"] != s.INITIATOR_CLIENT)]
+    usable = ~life[CENSORED] & ~life["close_before_activity"].astype(bool)
+    closed = life[usable & (life["initiator"] != s.INITIATOR_CLIENT)]
     if idle is not None and idle.value_s is not None:
         near = (closed[IDLE_S] - idle.value_s).abs() <= max(0.05 * idle.value_s, 1.0)
         closed = closed[~near.fillna(False)]

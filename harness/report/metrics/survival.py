@@ -56,7 +56,8 @@ def _last_activity(events: pd.DataFrame, keys: np.ndarray, wanted: np.ndarray) -
 
 def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
     """One row per connection: conn_key, connect_ns, close_ns, age_s, close_code (NaN when
-    censored), initiator, reason, idle_s (non-client closes only), censored."""
+    censored), initiator, reason, idle_s (non-client closes only), censored,
+    close_before_activity (the close row's timestamp precedes the last request's end)."""
     keys = conn_keys(events)
     ok = events[s.OK].to_numpy(dtype=bool)
     con = step_mask(events, s.STEP_CONNECT) & ok & (keys != 0)
@@ -81,6 +82,9 @@ def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
     last = _last_activity(events, keys, life.loc[server_side, CONN_KEY].to_numpy())
     since = life[CONN_KEY].map(last).fillna(life[CONNECT_NS]).to_numpy(np.float64)
     life[IDLE_S] = np.where(server_side, (end - since) / 1e9, np.nan)
+    # Data check: a close stamped before the connection's last request end is not the time
+    # the connection ended, so its age and idle time are unreliable.
+    life["close_before_activity"] = server_side & (life[IDLE_S].to_numpy() < -0.001)
     return life.reset_index(drop=True)
 
 
