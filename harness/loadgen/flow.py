@@ -40,6 +40,8 @@ _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 TEXTS = ("Where is my order?", "I need help with my account.", "Can I change my address?")
 #: Back-off after a failed connect, so a refusing server is not hammered in a tight loop.
 CONNECT_BACKOFF_S = 1.0
+#: keep mode: how long one task call waits on a held socket before checking again
+KEEP_CHECK_S = 30.0
 
 
 def guest_url(host: str, deployment_id: str) -> str:
@@ -101,8 +103,9 @@ class ConversationFlow:
         its own slot, not after a think time.
         """
         mode = mode or self.flow.session_mode
-        if mode == "keep" and self._is_open():
-            self.sleep(self._think())  # hold: heartbeats run on the client's own timer
+        if mode == "keep" and self.client is not None and not self.client.closed:
+            # hold: heartbeats run on the client's own timer; wake when the socket ends
+            self.client.wait_closed(KEEP_CHECK_S)
             return
         if not self._open(new_token=mode == "close" or self.token is None, intended=intended_ns):
             self.sleep(CONNECT_BACKOFF_S)
@@ -115,9 +118,6 @@ class ConversationFlow:
             self.token = None
         if pause:
             self.sleep(self._think())
-
-    def _is_open(self) -> bool:
-        return self.client is not None and not self.client.closed
 
     def _open(self, *, new_token: bool, intended: int | None) -> bool:
         """Connect and configure; False (already reported by the client) when it failed."""

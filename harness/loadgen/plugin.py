@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class HarnessContext:
     user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     finished: bool = False
     sigterm: Any = None
+    #: one generator per process for think times (a Random per user would cost 2.5 KiB each)
+    rng: random.Random = field(default_factory=random.Random)
 
     def next_user_id(self) -> int:
         """Unique across workers: the worker index in the high digits."""

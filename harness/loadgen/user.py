@@ -8,7 +8,6 @@ the client through the reporter (style.md "Locust").
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 import gevent
@@ -61,7 +60,7 @@ class GuestUser(User):
             ctx.config.flow,
             options,
             reporter,
-            rng=random.Random(user_id),
+            rng=ctx.rng,
             sleep=gevent.sleep,
             conn_pacer=ctx.conn_pacer,
             paced=ctx.policy.remote,
