@@ -21,17 +21,17 @@ import gevent
 import gevent.event
 
 from harness.client import wire
+from harness.client.heartbeat import Heartbeat
 from harness.client.options import ClientOptions
+from harness.client.outcomes import failure, step_outcome, us
 from harness.client.results import IntegrityCounters, StepOutcome
-from harness.client.transport import OP_TEXT, Transport, TransportOptions
+from harness.client.transport import OP_TEXT, Transport
 from harness.errors import (
     ConnectError,
     HarnessError,
     InvalidState,
     ProtocolViolation,
     RateLimited,
-    ResponseTimeout,
-    ServerErrorFrame,
     UnexpectedClose,
     UsageError,
 )
@@ -67,11 +67,6 @@ log = logging.getLogger(__name__)
 Report = Callable[[StepOutcome], None]
 
 PRESENCE_KINDS = frozenset({"Join", "Clear", "Disconnect"})
-_NS_PER_US = 1000.0
-
-
-def _us(start_ns: int, end_ns: int) -> float:
-    return (end_ns - start_ns) / _NS_PER_US
 
 
 class GuestClient:
@@ -84,7 +79,7 @@ class GuestClient:
 
     __slots__ = (
         "_closed_event",
-        "_hb_timer",
+        "_hb",
         "_last_echo_ns",
         "_notice",
         "_reader",
@@ -118,7 +113,7 @@ class GuestClient:
         self._reader: gevent.Greenlet | None = None
         self._closed_event: gevent.event.Event | None = None
         self._notice: gevent.event.Event | None = None
-        self._hb_timer: Any = None
+        self._hb: Heartbeat | None = None
         self._last_echo_ns = 0
 
     # --- state ------------------------------------------------------------------------------
@@ -151,19 +146,6 @@ class GuestClient:
 
     # --- connect / close --------------------------------------------------------------------
 
-    def _transport_options(self) -> TransportOptions:
-        o = self.options
-        return TransportOptions(
-            origin=o.origin,
-            headers=o.headers,
-            tcp_timeout_s=o.tcp_timeout_s,
-            tls_timeout_s=o.tls_timeout_s,
-            upgrade_timeout_s=o.upgrade_timeout_s,
-            read_timeout_s=o.read_timeout_s,
-            ca_file=o.ca_file,
-            insecure=o.insecure,
-        )
-
     def connect(self) -> None:
         """Open a new socket (TCP, TLS, upgrade) and start its reader; reports ``connect``.
 
@@ -177,18 +159,17 @@ class GuestClient:
         self.conn_id += 1
         ts, t0 = time.time_ns(), time.perf_counter_ns()
         try:
-            transport = Transport.connect(self.url, self._transport_options())
+            transport = Transport.connect(self.url, self.options.transport())
         except ConnectError as exc:
             status = getattr(exc, "status", None)
             self.report(
                 StepOutcome(
                     "connect",
                     ts,
-                    _us(t0, time.perf_counter_ns()),
+                    us(t0, time.perf_counter_ns()),
                     False,
                     error=exc.category,
                     http_status=status,
-                    close_code=CloseCode.ABNORMAL_CLOSURE if status is not None else None,
                     detail=str(exc)[:200],
                     exception=exc,
                 )
@@ -201,7 +182,7 @@ class GuestClient:
         self._last_echo_ns = 0
         self._closed_event = gevent.event.Event()
         self.report(
-            StepOutcome("connect", ts, _us(t0, time.perf_counter_ns()), True, http_status=101)
+            StepOutcome("connect", ts, us(t0, time.perf_counter_ns()), True, http_status=101)
         )
         self._reader = gevent.spawn(self._read, session, transport, self._closed_event)
 
@@ -222,7 +203,6 @@ class GuestClient:
             if not done.wait(self.options.close_timeout_s):
                 transport.abort()
                 done.wait(self.options.close_timeout_s)
-        assert self.close_info is not None or not done.is_set()
         return self.close_info or Close.abnormal("reader did not finish")
 
     def wait_closed(self, timeout_s: float) -> Close | None:
@@ -235,9 +215,8 @@ class GuestClient:
 
     def _read(self, session: GuestSession, transport: Transport, done: gevent.event.Event) -> None:
         """The reader greenlet: frames in until the end, then exactly one ``close`` outcome."""
-        ts = time.time_ns()
         close = transport.read_loop(functools.partial(self._on_data, session))
-        now = time.perf_counter_ns()
+        now, ts = time.perf_counter_ns(), time.time_ns()
         events = session.closed(close, now)
         self.close_info = close
         if session is self._session:
@@ -248,8 +227,8 @@ class GuestClient:
         self.report(
             StepOutcome(
                 "close",
-                ts if not started else time.time_ns() - (now - started),
-                _us(started, now) if started and close.initiator == "client" else None,
+                ts - (now - started) if started else ts,
+                us(started, now) if started and close.initiator == "client" else None,
                 clean,
                 error=None if clean else "closed",
                 close_code=close.code,
@@ -399,21 +378,6 @@ class GuestClient:
                 if not pending.done and remaining <= 0:
                     break  # the session no longer holds it (socket replaced): give up
 
-    def _failure(self, pending: Pending, outcome: Outcome | None) -> HarnessError:
-        """The exception for a part that did not settle OK (reported before it is raised)."""
-        frame = pending.frame
-        if outcome is Outcome.RATE_LIMITED and isinstance(frame, TooManyRequests):
-            return RateLimited(float(frame.retry_after))
-        if outcome is Outcome.ERROR and isinstance(frame, ErrorResponse):
-            return ServerErrorFrame(frame.code, frame.body, frame.tracing_id)
-        if outcome is Outcome.ERROR and frame is not None:
-            return ServerErrorFrame(frame.code, type(frame).__name__, frame.tracing_id)
-        if outcome is Outcome.CLOSED:
-            return UnexpectedClose(self.close_info or Close.abnormal())
-        return ResponseTimeout(
-            f"{pending.kind.value}: no answer in {self.options.reply_timeout_s:g} s"
-        )
-
     def _outcome(
         self,
         step: str,
@@ -421,43 +385,20 @@ class GuestClient:
         ts: int,
         outcome: Outcome | None,
         end_ns: int,
-        *,
-        bytes_out: int | None = None,
-        bytes_in: int | None = None,
-        intended_ns: int | None = None,
+        **sizes: int | None,
     ) -> HarnessError | None:
         """Report one step of a settled request; return the exception to raise, if any."""
-        if outcome is Outcome.OK:
-            self.report(
-                StepOutcome(
-                    step,
-                    ts,
-                    _us(pending.started_ns, end_ns),
-                    True,
-                    bytes_out=bytes_out,
-                    bytes_in=bytes_in,
-                    intended_ns=intended_ns,
-                )
-            )
-            return None
-        exc = self._failure(pending, outcome)
-        error = "rate_limited" if isinstance(exc, RateLimited) else getattr(exc, "category", None)
-        close = self.close_info if outcome is Outcome.CLOSED else None
-        self.report(
-            StepOutcome(
-                step,
-                ts,
-                _us(pending.started_ns, end_ns) if end_ns else None,
-                False,
-                error,
-                close_code=close.code if close else None,
-                close_initiator=close.initiator if close else None,
-                detail=str(exc)[:200],
-                bytes_out=bytes_out,
-                intended_ns=intended_ns,
-                exception=exc,
-            )
+        row, exc = step_outcome(
+            step,
+            pending,
+            ts,
+            outcome,
+            end_ns,
+            close=self.close_info,
+            timeout_s=self.options.reply_timeout_s,
+            **sizes,
         )
+        self.report(row)
         return exc
 
     def _raise(self, exc: HarnessError | None) -> None:
@@ -589,7 +530,7 @@ class GuestClient:
             "presence", pending, ts, pending.answer, pending.answer_ns, bytes_out=size
         )
         if exc is None and wait_reply and pending.reply is not Outcome.OK:
-            exc = self._failure(pending, pending.reply)
+            exc = failure(pending, pending.reply, self.close_info, self.options.reply_timeout_s)
         self._raise(exc)
 
     def echo(self) -> None:
@@ -649,28 +590,22 @@ class GuestClient:
     # --- heartbeat --------------------------------------------------------------------------
 
     def start_heartbeat(self) -> None:
-        """Echo every ``heartbeat_interval_s`` on a hub timer (no greenlet while idle).
+        """Echo every ``heartbeat_interval_s`` (:mod:`harness.client.heartbeat`).
 
-        A tick spawns a short-lived greenlet for the echo round trip. Stopped automatically
-        when the connection ends; a no-op when the interval is 0.
+        Stopped automatically when the connection ends; a no-op when the interval is 0.
         """
         interval = self.options.heartbeat_interval_s
-        if interval <= 0 or self._hb_timer is not None:
-            return
-        timer = gevent.get_hub().loop.timer(interval, interval)
-        timer.start(self._heartbeat_tick)
-        self._hb_timer = timer
+        if interval > 0 and self._hb is None:
+            self._hb = Heartbeat(interval, self._heartbeat_once, self._configured)
 
     def stop_heartbeat(self) -> None:
-        """Stop the heartbeat timer (idempotent)."""
-        timer, self._hb_timer = self._hb_timer, None
-        if timer is not None:
-            timer.stop()
-            timer.close()
+        """Stop the heartbeat (idempotent)."""
+        hb, self._hb = self._hb, None
+        if hb is not None:
+            hb.stop()
 
-    def _heartbeat_tick(self) -> None:
-        if self.state is SocketState.CONFIGURED:
-            gevent.spawn(self._heartbeat_once)
+    def _configured(self) -> bool:
+        return self.state is SocketState.CONFIGURED
 
     def _heartbeat_once(self) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.client.transport import TransportOptions
 from harness.errors import UsageError
 from harness.protocol.limits import MIN_HEARTBEAT_INTERVAL_S
 
@@ -54,3 +55,16 @@ class ClientOptions:
             )
         if not self.deployment_id:
             raise UsageError("deployment_id must not be empty")
+
+    def transport(self) -> TransportOptions:
+        """The connect-time part, for :class:`harness.client.transport.Transport`."""
+        return TransportOptions(
+            origin=self.origin,
+            headers=self.headers,
+            tcp_timeout_s=self.tcp_timeout_s,
+            tls_timeout_s=self.tls_timeout_s,
+            upgrade_timeout_s=self.upgrade_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            ca_file=self.ca_file,
+            insecure=self.insecure,
+        )

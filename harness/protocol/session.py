@@ -345,9 +345,9 @@ class GuestSession:
             events = self._on_read_only(msg, now_ns)
         else:
             events = [Pushed(msg)]  # typing and other outbound events (§7.3 rule 4)
-        late_echo = any(
-            isinstance(e, Settled) and e.part == "answer" and e.pending.reply_before_echo
-            for e in events
+        first = events[0]
+        late_echo = (
+            type(first) is Settled and first.part == "answer" and first.pending.reply_before_echo
         )
         if backwards or late_echo:
             self.counters.out_of_order += 1  # count each frame at most once (§7.3 rule 5)

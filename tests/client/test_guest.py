@@ -48,7 +48,10 @@ def test_full_flow(sim: SimProcess, make_client: MakeClient, reports: Reports) -
     typing = reports.one("typing")
     assert typing.ok and typing.latency_us is None
     assert reports.one("echo").ok and reports.one("getJwt").ok
-    assert reports.one("close").close_code == 1000
+    close_row = reports.one("close")
+    assert close_row.close_code == 1000 and close_row.close_initiator == "client"
+    assert close_row.latency_us is not None and close_row.latency_us > 0  # the close handshake
+    assert reports.one("connect").http_status == 101
     assert client.counters.lost == 0 and client.counters.protocol_errors == 0
     assert all("eyJ" not in (o.detail or "") for o in reports)  # no JWT leaks into reports
 
@@ -190,6 +193,7 @@ def test_fault_close_1011(
     assert close is not None and (close.code, close.initiator) == (1011, "server")
     row = reports.one("close")
     assert not row.ok and row.close_code == 1011 and row.error == "closed"
+    assert row.latency_us is None and row.close_reason == "injected fault"
 
 
 def test_fault_drop_is_1006(
@@ -248,3 +252,12 @@ def test_extra_replies_are_counted(
     reports.wait_for(lambda r: len(r.steps("integrity")) >= 2)
     assert client.counters.extra_reply == 2 and client.counters.unsolicited == 0
     assert len(reports.steps("botReply")) == 1
+
+
+def test_origin_allow_list(sim_with: Callable[..., SimProcess], make_client: MakeClient) -> None:
+    sim = sim_with("--allowed-origin", "site.example")
+    make_client(sim.url).connect()  # §1.3: no Origin is accepted
+    make_client(sim.url, origin="https://site.example").connect()
+    with pytest.raises(HandshakeRejected) as info:
+        make_client(sim.url, origin="https://evil.example").connect()
+    assert info.value.status == 403
