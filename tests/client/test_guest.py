@@ -261,3 +261,35 @@ def test_origin_allow_list(sim_with: Callable[..., SimProcess], make_client: Mak
     with pytest.raises(HandshakeRejected) as info:
         make_client(sim.url, origin="https://evil.example").connect()
     assert info.value.status == 403
+
+
+PATCHED_FLOW = """
+from gevent import monkey; monkey.patch_all()  # what Locust does, before anything else
+import sys, gevent
+from harness.client.guest import GuestClient
+from harness.client.options import ClientOptions
+rows = []
+def user(i):
+    c = GuestClient(sys.argv[1], ClientOptions(sys.argv[2], reply_timeout_s=10), rows.append)
+    c.connect(); c.configure(); c.send_text(f"hello {i}"); c.send_typing(); c.close()
+gevent.joinall([gevent.spawn(user, i) for i in range(20)], timeout=60, raise_error=True)
+print(sorted({(r.step, r.ok) for r in rows}), len(rows))
+"""
+
+
+def test_monkey_patched_world_in_a_subprocess(sim: SimProcess) -> None:
+    """Under Locust the process is monkey-patched: the same client, 20 concurrent users."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", PATCHED_FLOW, f"{sim.url}?deploymentId={DEPLOYMENT}", DEPLOYMENT],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    )
+    steps = "[('botReply', True), ('close', True), ('configureSession', True), ('connect', True), "
+    assert (
+        out.stdout.strip() == steps + "('onMessage', True), ('typing', True)] 120"
+    )  # 6 rows x 20 users
