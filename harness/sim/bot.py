@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.protocol import codec
 from harness.protocol import frames as f
+from harness.sim import wire
 from harness.sim.clock import MessageClock
 from harness.sim.config import SimConfig
 from harness.sim.faults import FaultPicker, SessionFault, seeded_rng
@@ -23,6 +24,10 @@ from harness.sim.stats import SimStats
 WELCOME = "Welcome! How can I help you today?"
 ATTACHMENT_REPLY = "You sent an attachment."
 QUICK_REPLIES = (("Track an order", "track_order"), ("Talk to a person", "handoff"))
+QUICK_REPLY_CONTENT: tuple[dict[str, Any], ...] = tuple(
+    {"contentType": "QuickReply", "quickReply": {"text": t, "payload": p, "action": "Message"}}
+    for t, p in QUICK_REPLIES
+)
 DISCONNECT_EVENT: dict[str, Any] = {"eventType": "Presence", "presence": {"type": "Disconnect"}}
 TYPING_ON_EVENT: dict[str, Any] = {
     "eventType": "Typing",
@@ -168,27 +173,13 @@ class Bot:
 
     def _reply(self, item: Pending) -> bytes:
         """A §3.4 bot text, or a Structured one with quick replies (item 20)."""
-        channel = {"time": self.clock.channel_time(), "type": "Private"}
-        content: tuple[dict[str, object], ...] | None = None
-        if item.quick:
-            content = tuple(
-                {
-                    "contentType": "QuickReply",
-                    "quickReply": {"text": text, "payload": payload, "action": "Message"},
-                }
-                for text, payload in QUICK_REPLIES
-            )
-        return codec.encode(
-            f.StructuredMessage(
-                direction=f.OUTBOUND,
-                type="Structured" if item.quick else "Text",
-                id=self.clock.hex_id(),
-                text=item.text,
-                channel=channel,
-                content=content,
-                metadata={"correlationId": self.clock.uuid()},
-                originating_entity="Bot",
-            )
+        clock = self.clock
+        return wire.bot_text(
+            id=clock.hex_id(),
+            text=item.text,
+            time=clock.channel_time(),
+            correlation_id=clock.uuid(),
+            quick_replies=QUICK_REPLY_CONTENT if item.quick else None,
         )
 
     def _event(self, event: dict[str, Any], **metadata: str) -> bytes:

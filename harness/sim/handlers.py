@@ -15,6 +15,7 @@ import orjson
 from harness.errors import ProtocolViolation
 from harness.protocol import codec, limits
 from harness.protocol import frames as f
+from harness.sim import wire
 from harness.sim.attachments import Attachments
 from harness.sim.bot import ATTACHMENT_REPLY, WELCOME, Bot
 from harness.sim.clock import MessageClock
@@ -234,19 +235,17 @@ class Handlers:
         if message.metadata:
             metadata = {k: v for k, v in message.metadata.items() if isinstance(v, str)}
         metadata["correlationId"] = clock.uuid()
-        frame = f.StructuredMessage(
+        return wire.inbound_echo(
             tracing_id=action.tracing_id,
-            direction=f.INBOUND,
             type=message.type,
             id=clock.hex_id(),
             text=message.text,
             content=message.content,
             events=message.events,
-            channel={"time": clock.channel_time(), "messageId": clock.uuid()},
+            time=clock.channel_time(),
+            message_id=clock.uuid(),
             metadata=metadata,
-            originating_entity="",
         )
-        return codec.encode(frame)
 
     def _route(self, session: Session, message: f.Message, echo: bytes, attached: bool) -> None:
         """What the bot does after the echo (§8.4 items 20, 22-24)."""

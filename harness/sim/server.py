@@ -10,54 +10,27 @@ import logging
 import socket
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 
 from harness.protocol import limits
 from harness.sim.bot import Bot
 from harness.sim.clock import MessageClock
 from harness.sim.config import SimConfig
+from harness.sim.connection import PingCountingConnection, SimConnection
 from harness.sim.faults import FaultPicker, UpgradeFault
 from harness.sim.handlers import Handlers
 from harness.sim.ratelimit import SlidingWindow
-from harness.sim.sessions import SessionStore, Socket
+from harness.sim.sessions import Flusher, SessionStore, Socket
 from harness.sim.stats import SimStats
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_REASON = "server shutting down"
-
-
-PING = Opcode.PING
-
-
-class SimConnection(ServerConnection):
-    """A ``ServerConnection`` that carries the simulator's socket state.
-
-    It also sees ping frames, so that ``--idle-counts-pings`` can reset the idle timer.
-    """
-
-    count_pings: ClassVar[bool] = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sim_deployment = ""
-        self.sim_socket: Socket | None = None
-
-    def process_event(self, event: Any) -> None:
-        sock = self.sim_socket
-        if self.count_pings and sock is not None and getattr(event, "opcode", None) is PING:
-            sock.last_data = self.loop.time()
-        super().process_event(event)
-
-
-class _PingCountingConnection(SimConnection):
-    count_pings = True
 
 
 def origin_host(origin: str) -> str:
@@ -102,6 +75,7 @@ class SimServer:
         self.store = SessionStore(config, self.stats, self.picker)
         self.bot = Bot(config, self.stats, self.clock, self.picker)
         self.handlers = Handlers(config, self.stats, self.store, self.bot, self.clock)
+        self.flusher = Flusher()
         self._conn_windows: dict[str, SlidingWindow] = {}
         self._server: Server | None = None
 
@@ -157,13 +131,13 @@ class SimServer:
         """Read frames in order and answer each; a bug closes only this socket (§8.2 item 8)."""
         assert isinstance(ws, SimConnection)
         loop = asyncio.get_running_loop()
-        sock = Socket(ws, ws.sim_deployment, loop.time(), self.config)
-        ws.sim_socket = sock
+        sock = Socket(ws, ws.sim_deployment, loop.time(), self.config, self.flusher)
+        on_frame = self.handlers.on_frame
+        ws.attach(sock, on_frame)
         self.stats.accepted += 1
         age_handle = self._start_timers(sock, loop)
-        on_frame = self.handlers.on_frame
         try:
-            async for data in ws:
+            async for data in ws:  # only frames that arrived before attach() come here
                 on_frame(sock, data, loop.time())
         except ConnectionClosed:
             pass
@@ -206,7 +180,8 @@ class SimServer:
     async def start(self, sock: socket.socket, ssl_context: Any = None) -> str:
         """Serve on a bound socket; returns the URL once it accepts connections."""
         faults = self.config.faults
-        connection_class = _PingCountingConnection if self.config.idle_counts_pings else None
+        pings = self.config.idle_counts_pings
+        connection_class = PingCountingConnection if pings else SimConnection
         self._server = await serve(
             self.handler,
             sock=sock,
@@ -217,7 +192,7 @@ class SimServer:
             max_size=limits.HARD_FRAME_CAP_BYTES,
             open_timeout=max(10.0, faults.slow_delay_s + 10.0),
             close_timeout=5.0,
-            create_connection=connection_class or SimConnection,
+            create_connection=connection_class,
             backlog=4096,
         )
         self.store.start_sweep()
