@@ -115,7 +115,7 @@ class Socket:
         """Write the queued frames with one ``write`` call."""
         self.dirty = False
         chunks = self.ws.protocol.data_to_send()
-        if not chunks:
+        if not chunks or self.ws.transport.is_closing():
             return
         if b"" in chunks:  # the protocol asks for EOF: let the library handle it
             for chunk in chunks:

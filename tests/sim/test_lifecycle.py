@@ -96,6 +96,28 @@ def test_socket_limit_closes_the_oldest(sim: SimProcess, guests) -> None:
     assert sockets[3].recv()["tracingId"] == tracing_id
 
 
+def test_repeat_configure_is_not_counted_twice(sim: SimProcess, guests) -> None:
+    first, second = guests(sim.url), guests(sim.url)
+    first.configure()
+    second.configure(first.token)
+    for _ in range(3):  # 5 configures from 2 sockets: still 2 sockets, under the limit of 3
+        assert second.configure(first.token)["body"]["newSession"] is False
+    first.expect_silence(0.2)
+
+
+def test_echo_metadata_keeps_string_values_and_a_fresh_correlation_id(
+    sim: SimProcess, guests
+) -> None:
+    guest = guests(sim.url)
+    guest.configure()
+    metadata = {"customMessageId": "c-9", "count": 3, "correlationId": "mine"}
+    guest.on_message(message={"type": "Text", "text": "meta", "metadata": metadata})
+    echoed = guest.recv()["body"]["metadata"]
+    assert echoed["customMessageId"] == "c-9" and "count" not in echoed
+    assert echoed["correlationId"] != "mine"  # the server's value wins
+    guest.recv()
+
+
 def test_close_session_all_connections(sim: SimProcess, guests) -> None:
     caller = guests(sim.url)
     caller.configure()
