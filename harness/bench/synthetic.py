@@ -63,7 +63,8 @@ def shard_table(spec: SyntheticSpec, worker: int, rows: int) -> pa.Table:
     age = np.minimum(rng.lognormal(np.log(600), 0.8, n_conn), spec.duration_s * 0.9) * 1e9
     start = rng.integers(0, dur_ns - age.astype(np.int64), n_conn)
     conn_of_body = rng.integers(0, n_conn, body)
-    offs = (rng.random(body) * age[conn_of_body]).astype(np.int64)
+    # body events end well before their close (a close is the last thing on a connection)
+    offs = (rng.random(body) * np.maximum(age[conn_of_body] - 5e9, 0.0)).astype(np.int64)
     names = (s.STEP_CONNECT, s.STEP_CLOSE, *_BODY_STEPS, s.STEP_GENERATOR)
     step = np.concatenate(
         [

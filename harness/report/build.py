@@ -46,7 +46,7 @@ BUILD_STAGES = 9
 class ReportConfig:
     windows_s: tuple[float, ...] = (1.0, 10.0)
     health: HealthThresholds = HealthThresholds()
-    health_window_s: float = 10.0
+    health_window_s: float = 5.0
     cdf_points: int = 400
 
 

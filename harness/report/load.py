@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ def _conform(table: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 def _schedule_lag_us(table: pa.Table) -> np.ndarray:
     """``(ts_ns - intended_ns) / 1000`` as float64, NaN where not scheduled (columns.py)."""
+    if table.column(s.INTENDED_NS).null_count == table.num_rows:
+        return np.full(table.num_rows, np.nan)
     diff = pc.subtract(table.column(s.TS_NS), table.column(s.INTENDED_NS))
     return np.asarray(pc.divide(pc.cast(diff, pa.float64()), 1000.0).to_numpy(), dtype=np.float64)
 
@@ -155,19 +158,38 @@ class _Columns:
             return np.bool_
         return np.float32 if name in _FLOAT32_COLUMNS else np.float64
 
-    def _codes(self, name: str, col: pa.ChunkedArray) -> np.ndarray:
+    def _fill_codes(self, name: str, col: pa.ChunkedArray, out: np.ndarray) -> None:
         """Dictionary indices remapped onto the run-wide category list (-1 = null)."""
         cats = self.categories[name]
         known = pd.Index(cats)
-        out = []
+        pos = 0
         for chunk in col.unify_dictionaries().chunks:
+            n = len(chunk)
+            if chunk.null_count == n:
+                out[pos : pos + n] = -1
+                pos += n
+                continue
             values = chunk.dictionary.to_pylist()
             cats.extend(v for v in dict.fromkeys(values) if v not in known)
             known = pd.Index(cats)
             mapping = np.append(known.get_indexer(values), -1).astype(np.int32)
             idx = chunk.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
-            out.append(mapping[idx])
-        return np.concatenate(out) if out else np.empty(0, np.int32)
+            np.take(mapping, idx, out=out[pos : pos + n])
+            pos += n
+
+    @staticmethod
+    def _fill_values(col: pa.ChunkedArray, out: np.ndarray) -> None:
+        """Chunk by chunk into ``out`` (no concatenated temporary); nulls become NaN."""
+        pos = 0
+        for chunk in col.chunks:
+            n = len(chunk)
+            if chunk.null_count == n:
+                out[pos : pos + n] = np.nan
+            elif pa.types.is_floating(chunk.type):
+                out[pos : pos + n] = chunk.to_numpy(zero_copy_only=False)
+            else:
+                out[pos : pos + n] = pc.cast(chunk, pa.float64()).to_numpy(zero_copy_only=False)
+            pos += n
 
     def fill(self, table: pa.Table) -> None:
         lo, hi = self.filled, self.filled + table.num_rows
@@ -176,13 +198,13 @@ class _Columns:
             if name == SCHEDULE_LAG_US:
                 target[lo:hi] = _schedule_lag_us(table)
             elif name in _STRING_COLUMNS:
-                target[lo:hi] = self._codes(name, table.column(name))
+                self._fill_codes(name, table.column(name), target[lo:hi])
             elif name == s.OK:
                 target[lo:hi] = table.column(name).fill_null(False).to_numpy()
             elif name == s.TS_NS:
                 target[lo:hi] = table.column(name).fill_null(np.iinfo(np.int64).min).to_numpy()
             else:
-                target[lo:hi] = pc.cast(table.column(name), pa.float64()).to_numpy()
+                self._fill_values(table.column(name), target[lo:hi])
         self.filled = hi
 
     def frame(self) -> pd.DataFrame:
@@ -230,14 +252,20 @@ def load_run(
             skipped += 1
             warnings.append(_corrupt(run_dir, path, exc))
     cols = _Columns(columns, sum(n for _, n in readable))
-    for path, _rows in readable:
-        try:
-            cols.fill(_read_shard(path, columns))
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            skipped += 1
-            warnings.append(_corrupt(run_dir, path, exc))
-        if on_shard is not None:
-            on_shard(path.name)
+    # The next shard is read (decompressed, in pyarrow threads) while this one is converted.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: dict[int, Future[pa.Table]] = {}
+        for i, (path, _rows) in enumerate(readable):
+            for j in (i, i + 1):
+                if j < len(readable) and j not in pending:
+                    pending[j] = pool.submit(_read_shard, readable[j][0], columns)
+            try:
+                cols.fill(pending.pop(i).result())  # popped: the table is freed once converted
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                skipped += 1
+                warnings.append(_corrupt(run_dir, path, exc))
+            if on_shard is not None:
+                on_shard(path.name)
     if skipped == len(paths):
         raise UsageError(f"no readable event shard in {run_dir / s.EVENTS_DIR}")
     events = cols.frame()

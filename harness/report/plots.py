@@ -38,9 +38,12 @@ def _series_window(report: Report) -> float:
 
 
 def _shade_saturated(ax: Axes, report: Report) -> None:
+    """Red bands over saturated generator windows; the x axis spans the run."""
     h, w = report.health_windows, report.config.health_window_s
+    span = float(report.run.get("events_span_s") or 0.0)
     for start in h.loc[h["saturated"].astype(bool), WINDOW_S]:
-        ax.axvspan(start, start + w, color="red", alpha=0.15, lw=0)
+        ax.axvspan(start, min(start + w, span), color="red", alpha=0.15, lw=0)
+    ax.set_xlim(0, max(span, 1.0))
 
 
 def latency_over_time(report: Report) -> bytes:
