@@ -107,10 +107,13 @@ class ConversationFlow:
             # hold: heartbeats run on the client's own timer; wake when the socket ends
             self.client.wait_closed(KEEP_CHECK_S)
             return
+        # open model: how late this conversation starts; its turns keep that lag, so their
+        # intended times exclude the conversation's own connect time but not the queueing
+        lag_ns = max(0, time.time_ns() - intended_ns) if intended_ns is not None else None
         if not self._open(new_token=mode == "close" or self.token is None, intended=intended_ns):
             self.sleep(CONNECT_BACKOFF_S)
             return
-        self._turns(intended_ns)
+        self._turns(lag_ns)
         if mode == "keep":
             return
         self.close()
@@ -146,12 +149,14 @@ class ConversationFlow:
             client.start_heartbeat()
         return True
 
-    def _turns(self, intended_ns: int | None) -> None:
-        """N turns; planned send times advance by think time independent of response times."""
+    def _turns(self, lag_ns: int | None) -> None:
+        """N turns. With a start lag (open model) each turn has a planned send time, the
+        previous one plus the think time, independent of response times (coordinated
+        omission stays visible in ``intended_ns``)."""
         assert self.client is not None
         client = self.client
         msg_window, req_window = self._pacers()
-        planned = intended_ns
+        planned = time.time_ns() - lag_ns if lag_ns is not None else None
         for turn in range(self.flow.messages_per_session):
             if turn:
                 pause = self._think()

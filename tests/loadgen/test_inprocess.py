@@ -124,3 +124,32 @@ def test_rate_limiting_is_not_a_failure(tmp_path: Path) -> None:
     assert stats["rate_limited"]["failures"] == 0
     assert stats["onMessage"]["failures"] == 0 and stats["onMessage"]["requests"] > 0
     _check_accounting(ev, _summary(result))
+
+
+def test_open_model_records_intended_start_times(tmp_path: Path) -> None:
+    """One user cannot keep up with 20 conversations/s: the slots stay on schedule and the
+    growing gap between intended and actual start is recorded, not hidden."""
+    result = run_driver(
+        {
+            "run_dir": str(tmp_path / "run"),
+            "shape": "open",
+            "arrival_rate": 20,
+            "messages_per_session": 1,
+            "think_time": "0",
+            "heartbeat_interval": "0",
+            "typing": "off",
+        },
+        users=1,
+        seconds=3,
+    )
+    ev = _events(result)
+    connects = ev[ev[s.STEP] == s.STEP_CONNECT].sort_values(s.INTENDED_NS)
+    assert len(connects) >= 3 and connects[s.INTENDED_NS].notna().all()
+    gaps = connects[s.INTENDED_NS].diff().dropna().to_numpy()
+    # one slot every 1/20 s, however late the starts are (float64 columns: ±1 µs)
+    assert abs(gaps - 50_000_000).max() < 1_000
+    lateness = (connects[s.TS_NS] - connects[s.INTENDED_NS]).to_numpy()
+    assert (lateness >= 0).all() and lateness[-1] > lateness[0] + 50_000_000
+    turns = ev[ev[s.STEP] == s.STEP_ON_MESSAGE]
+    assert turns[s.INTENDED_NS].notna().all()
+    assert (turns[s.TS_NS] >= turns[s.INTENDED_NS]).all()
