@@ -401,6 +401,7 @@ class Transport:
                         on_data(opcode, data)
                     except Exception:  # a handler bug must not kill the reader
                         log.exception("frame handler failed")
+                    frame = data = None  # hold no payload while waiting (memory per socket)
                 elif opcode == OP_CLOSE:
                     return self._finish(self._on_close_frame(frame.data))
         except websocket.WebSocketProtocolException as exc:
