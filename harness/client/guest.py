@@ -28,6 +28,7 @@ from harness.client.results import IntegrityCounters, StepOutcome
 from harness.client.transport import OP_TEXT, Transport
 from harness.errors import (
     ConnectError,
+    HandshakeRejected,
     HarnessError,
     InvalidState,
     ProtocolViolation,
@@ -60,6 +61,7 @@ from harness.protocol.session import (
     Settled,
     SocketState,
     StrayError,
+    is_rate_limit,
 )
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,15 @@ log = logging.getLogger(__name__)
 Report = Callable[[StepOutcome], None]
 
 PRESENCE_KINDS = frozenset({"Join", "Clear", "Disconnect"})
+
+
+def _retry_after(headers: dict[str, str]) -> float:
+    """Seconds from a ``Retry-After`` header (HTTP-date or missing: 1 s)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "1")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return 1.0
 
 
 class GuestClient:
@@ -161,19 +172,7 @@ class GuestClient:
         try:
             transport = Transport.connect(self.url, self.options.transport())
         except ConnectError as exc:
-            status = getattr(exc, "status", None)
-            self.report(
-                StepOutcome(
-                    "connect",
-                    ts,
-                    us(t0, time.perf_counter_ns()),
-                    False,
-                    error=exc.category,
-                    http_status=status,
-                    detail=str(exc)[:200],
-                    exception=exc,
-                )
-            )
+            self._connect_failed(exc, ts, t0)
             raise
         session = GuestSession(int(self.options.reply_timeout_s * 1e9), self.counters)
         session.upgraded()
@@ -185,6 +184,29 @@ class GuestClient:
             StepOutcome("connect", ts, us(t0, time.perf_counter_ns()), True, http_status=101)
         )
         self._reader = gevent.spawn(self._read, session, transport, self._closed_event)
+
+    def _connect_failed(self, exc: ConnectError, ts: int, t0: int) -> None:
+        """Report a failed connect; an HTTP 429 is rate limiting, not a failure of the server:
+        it is counted and its ``Retry-After`` waited out (bounded) before the raise (§4.3)."""
+        status = exc.status if isinstance(exc, HandshakeRejected) else None
+        error = exc.category
+        if status == 429:
+            error = "rate_limited"
+            self.counters.rate_limited += 1
+        self.report(
+            StepOutcome(
+                "connect",
+                ts,
+                us(t0, time.perf_counter_ns()),
+                False,
+                error=error,
+                http_status=status,
+                detail=str(exc)[:200],
+                exception=exc,
+            )
+        )
+        if status == 429 and isinstance(exc, HandshakeRejected):
+            gevent.sleep(min(_retry_after(exc.headers), self.options.max_retry_after_s))
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE) -> Close:
         """Close from our side and wait (bounded) for the server's close frame.
@@ -298,6 +320,8 @@ class GuestClient:
     def _stray(self, frame: ErrorResponse | TooManyRequests) -> None:
         if isinstance(frame, TooManyRequests):
             error, detail = "rate_limited", f"retryAfter={frame.retry_after}"
+        elif is_rate_limit(frame):
+            error, detail = "rate_limited", frame.body[:200]
         else:
             error, detail = f"server_error_{frame.code}", frame.body[:200]
         self.report(StepOutcome("error", time.time_ns(), None, False, error, detail=detail))

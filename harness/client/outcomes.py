@@ -32,8 +32,10 @@ def failure(
 ) -> HarnessError:
     """The exception for a part that did not settle OK."""
     frame = pending.frame
-    if outcome is Outcome.RATE_LIMITED and isinstance(frame, TooManyRequests):
-        return RateLimited(float(frame.retry_after))
+    if outcome is Outcome.RATE_LIMITED:
+        # a TooManyRequests carries retryAfter; a bare 429/4029 string error does not (1 s)
+        retry = frame.retry_after if isinstance(frame, TooManyRequests) else 1
+        return RateLimited(float(max(retry, 1)))
     if outcome is Outcome.ERROR and isinstance(frame, ErrorResponse):
         return ServerErrorFrame(frame.code, frame.body, frame.tracing_id)
     if outcome is Outcome.ERROR and frame is not None:  # e.g. SessionExpiredEvent (§8.4 #12)

@@ -168,6 +168,12 @@ Event = Settled | Anomaly | ProtocolError | StrayError | Pushed
 
 _ALLOWED_BEFORE_CONFIGURE = frozenset({Kind.CONFIGURE, Kind.OTHER})
 _SESSION_KINDS = (Kind.CONFIGURE, Kind.CLOSE_SESSION)
+RATE_LIMIT_CODES = frozenset({429, 4029})
+
+
+def is_rate_limit(frame: ErrorResponse | TooManyRequests) -> bool:
+    """§4.3: a TooManyRequestsErrorMessage, or any error frame with code 429 or 4029."""
+    return isinstance(frame, TooManyRequests) or frame.code in RATE_LIMIT_CODES
 _ANSWER_KINDS: dict[type, tuple[Kind, ...]] = {JwtResponse: (Kind.JWT,)}
 
 
@@ -447,7 +453,7 @@ class GuestSession:
 
     def _on_error(self, frame: ErrorResponse | TooManyRequests, now_ns: int) -> list[Event]:
         """§4: errors carry the request's tracingId; without one, the oldest pending (rule 3)."""
-        limited = isinstance(frame, TooManyRequests)
+        limited = is_rate_limit(frame)
         if limited:
             self.counters.rate_limited += 1
         pending = self._match(frame.tracing_id, None)

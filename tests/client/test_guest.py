@@ -293,3 +293,17 @@ def test_monkey_patched_world_in_a_subprocess(sim: SimProcess) -> None:
     assert (
         out.stdout.strip() == steps + "('onMessage', True), ('typing', True)] 120"
     )  # 6 rows x 20 users
+
+
+def test_upgrade_429_is_rate_limiting(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--limit", "conn-rate=1")
+    make_client(sim.url).connect()
+    throttled = make_client(sim.url, max_retry_after_s=0.01)
+    with pytest.raises(HandshakeRejected) as info:
+        throttled.connect()
+    assert info.value.status == 429
+    row = reports.steps("connect")[-1]
+    assert (row.ok, row.error, row.http_status) == (False, "rate_limited", 429)
+    assert throttled.counters.rate_limited == 1

@@ -447,3 +447,12 @@ def test_golden_frames_settle_their_requests() -> None:
     # reply of the first message and arrives with time running backwards.
     s.feed(_fixture("server-StructuredMessage-bot-text.json"), 11)
     assert m.reply is Outcome.OK and s.counters.out_of_order == 1
+
+
+def test_a_4029_or_429_string_error_is_rate_limiting_too() -> None:
+    s = configured()
+    p = s.begin(Kind.MESSAGE, "m", 0, text="hi", want_reply=True)
+    s.feed(ErrorResponse(code=4029, tracing_id="m", body="Message rate too high"), 1)
+    assert p.answer is Outcome.RATE_LIMITED and s.counters.rate_limited == 1
+    only(s.feed(ErrorResponse(code=429, body="slow down"), 2), StrayError)
+    assert s.counters.rate_limited == 2
