@@ -61,6 +61,12 @@ class Cell:
     driver_cpu: float
     total_trips: int = 0
 
+    @property
+    def trips_per_cpu_s(self) -> float | None:
+        """Round trips per CPU-second of the server processes: robust to a shared machine."""
+        used = sum(self.server_cpu)
+        return self.trips_per_s / used if used > 0 else None
+
 
 @dataclass(slots=True)
 class Server:
@@ -287,22 +293,29 @@ LABELS = {"echo": "bare echo (1 proc)", "sim1": "simulator (1 proc)", "sim2": "s
 def format_row(cell: Cell) -> str:
     p50 = f"{cell.p50_ms:.2f}" if cell.p50_ms is not None else "-"
     p99 = f"{cell.p99_ms:.2f}" if cell.p99_ms is not None else "-"
-    server_cpu = " + ".join(f"{c:.0%}" for c in cell.server_cpu) or "-"
+    server_cpu = " + ".join(f"{c:.0%}" for c in cell.server_cpu if c >= 0.005) or "-"
+    per_cpu = f"{cell.trips_per_cpu_s:,.0f}" if cell.trips_per_cpu_s else "-"
     return (
         f"| {LABELS.get(cell.target, cell.target)} | {cell.clients} | {cell.trips_per_s:,.0f} "
-        f"| {p50} | {p99} | {server_cpu} | {cell.driver_cpu:.0%} |"
+        f"| {p50} | {p99} | {server_cpu} | {cell.driver_cpu:.0%} | {per_cpu} |"
     )
 
 
-def ratios(cells: list[Cell]) -> list[tuple[str, int, float, float]]:
-    """(name, clients, ratio, target) for every pair that was measured."""
-    by = {(c.target, c.clients): c.trips_per_s for c in cells}
+def ratios(cells: list[Cell], *, per_cpu: bool = False) -> list[tuple[str, int, float, float]]:
+    """(name, clients, ratio, target) for every pair that was measured.
+
+    With ``per_cpu`` the ratio of round trips per server CPU-second (2 processes vs 1 then
+    has no target: more processes do not make one core faster).
+    """
+    by: dict[tuple[str, int], float | None] = {
+        (c.target, c.clients): c.trips_per_cpu_s if per_cpu else c.trips_per_s for c in cells
+    }
     out = []
     for clients in sorted({c.clients for c in cells}):
         echo, one, two = (by.get((t, clients)) for t in ("echo", "sim1", "sim2"))
         if echo and one is not None:
             out.append(("1 sim process / bare echo", clients, one / echo, TARGET_ONE_VS_ECHO))
-        if one and two is not None:
+        if one and two is not None and not per_cpu:
             out.append(("2 sim processes / 1", clients, two / one, TARGET_TWO_VS_ONE))
     return out
 
@@ -320,18 +333,28 @@ def render(
         "",
         machine,
         "",
-        "| target | clients | round trips/s | p50 ms | p99 ms | server CPU | driver CPU |",
-        "|---|---|---|---|---|---|---|",
+        "| target | clients | round trips/s | p50 ms | p99 ms | server CPU | driver CPU "
+        "| trips per server CPU-s |",
+        "|---|---|---|---|---|---|---|---|",
         *(format_row(cell) for cell in cells),
         "",
-        "CPU is the share of one core used during the measured window (100% = one core).",
+        "CPU is the share of one core used during the measured window (100% = one core); "
+        "a server below 100% was starved (by the driver, the other server process or other "
+        "load on the machine), so the last column is the fairer efficiency measure.",
         "",
-        "| ratio | clients | measured | target | |",
-        "|---|---|---|---|---|",
+        "| ratio | clients | round trips/s | target | | per server CPU-s |",
+        "|---|---|---|---|---|---|",
     ]
+    efficiency = {
+        (name, clients): value for name, clients, value, _t in ratios(cells, per_cpu=True)
+    }
     for name, clients, value, target in ratios(cells):
         verdict = "met" if value >= target else "NOT met"
-        lines.append(f"| {name} | {clients} | {value:.2f}x | >= {target}x | {verdict} |")
+        cpu_ratio = efficiency.get((name, clients))
+        cpu_text = f"{cpu_ratio:.2f}x" if cpu_ratio is not None else "-"
+        lines.append(
+            f"| {name} | {clients} | {value:.2f}x | >= {target}x | {verdict} | {cpu_text} |"
+        )
     lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 

@@ -77,6 +77,7 @@ class Bot:
         self._latency_rng = seeded_rng(config, "latency")
         self._quick_rng = seeded_rng(config, "quick-replies")
         self._quick_index = 0
+        self._instant = config.bot_latency.is_zero
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -100,12 +101,23 @@ class Bot:
         if not replies:
             session.push(echo)
             return
-        turn = Turn(frames=1 + len(replies), reorder=self.picker.turn())
+        reorder = self.picker.turn()
+        typing = guest_text and self.config.bot_typing
+        if self._instant and not reorder and not typing and not session.bot_queue:
+            # zero latency and nothing pending: write everything now, in order (item 21)
+            session.push(echo)
+            for text in replies:
+                if not session.sockets or session.read_only:
+                    return
+                session.push(self._reply(text, guest_text and self._quick()))
+                self._count_reply(session)
+            return
+        turn = Turn(frames=1 + len(replies), reorder=reorder)
         self._emit(session, turn, echo)
         loop = asyncio.get_running_loop()
         due = loop.time()
         for text in replies:
-            if guest_text and self.config.bot_typing:
+            if typing:
                 session.bot_queue.append(Pending(max(due, session.last_due), Out.TYPING, turn))
             due = max(due + self.draw(), session.last_due)
             session.last_due = due
@@ -152,13 +164,17 @@ class Bot:
         elif item.out is Out.DISCONNECT:
             self._write_disconnect(session)
         else:
-            self._emit(session, item.turn, self._reply(item))
-            self.stats.bot_replies += 1
-            session.bot_replies += 1
-            if session.fault is not SessionFault.NONE and (
-                session.bot_replies == self.config.faults.after
-            ):
-                self._inject(session)
+            self._emit(session, item.turn, self._reply(item.text, item.quick))
+            self._count_reply(session)
+
+    def _count_reply(self, session: Session) -> None:
+        """Count a written bot reply; inject the session's fault after the N-th (item 27)."""
+        self.stats.bot_replies += 1
+        session.bot_replies += 1
+        if session.fault is not SessionFault.NONE and (
+            session.bot_replies == self.config.faults.after
+        ):
+            self._inject(session)
 
     def _emit(self, session: Session, turn: Turn, data: bytes) -> None:
         """Write one frame of a turn, holding back the second-to-last one when reordered."""
@@ -171,15 +187,15 @@ class Bot:
             session.push(turn.held)
             turn.held = None
 
-    def _reply(self, item: Pending) -> bytes:
+    def _reply(self, text: str, quick: bool) -> bytes:
         """A §3.4 bot text, or a Structured one with quick replies (item 20)."""
         clock = self.clock
         return wire.bot_text(
             id=clock.hex_id(),
-            text=item.text,
+            text=text,
             time=clock.channel_time(),
             correlation_id=clock.uuid(),
-            quick_replies=QUICK_REPLY_CONTENT if item.quick else None,
+            quick_replies=QUICK_REPLY_CONTENT if quick else None,
         )
 
     def _event(self, event: dict[str, Any], **metadata: str) -> bytes:
