@@ -136,3 +136,16 @@ def test_bad_share_is_a_usage_error(switch: str) -> None:
 
     with pytest.raises(UsageError):
         SimProcess([switch, "every:0"], ready_timeout_s=20)
+
+
+def test_fault_reorder_with_two_replies_holds_the_first_reply(start_sim, guests) -> None:
+    sim = start_sim(*FAST, "--fault-reorder", "every:1", "--bot-replies", "2",
+                    "--bot-latency", "20ms")  # fmt: skip
+    guest = guests(sim.url)
+    guest.configure()
+    guest.on_message("hi")
+    frames = guest.recv_many(3)
+    directions = [f["body"]["direction"] for f in frames]
+    assert directions == ["Inbound", "Outbound", "Outbound"]
+    first_written, held = frames[1]["body"], frames[2]["body"]
+    assert held["channel"]["time"] < first_written["channel"]["time"]  # written later, older
