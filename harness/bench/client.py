@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=50, help="concurrent users (throughput)")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
+    parser.add_argument("--repeat", type=int, default=3, help="A/B pairs per comparison")
     parser.add_argument("--sessions", type=int, default=20_000, help="scale: sessions to hold")
     parser.add_argument("--spawn-rate", type=float, default=400.0, help="scale: users/s")
     parser.add_argument(
@@ -145,19 +149,18 @@ def _locust(host: str, run_dir: Path, run_s: float, *extra: str) -> list[str]:
     ]
 
 
-def _count_replies(run_dir: Path, t0_ns: int, t1_ns: int) -> int:
-    import pyarrow.compute as pc
+def _replies_in(stats_json: str, t0_s: int, t1_s: int) -> int:
+    """Bot replies Locust counted in whole seconds [t0_s, t1_s) (its per-second counts work
+    with the recorder off too, so on/off are measured the same way)."""
+    for entry in json.loads(stats_json):
+        if entry["name"] == "botReply" and entry["method"] == "WS":
+            per_s = entry["num_reqs_per_sec"]
+            return sum(int(n) for sec, n in per_s.items() if t0_s <= int(sec) < t1_s)
+    return 0
 
-    from harness.record import schema as s
-    from harness.record.shards import read_events
 
-    table = read_events(run_dir)
-    ts = table.column(s.TS_NS)
-    mask = pc.and_(
-        pc.and_(pc.equal(table.column(s.STEP), s.STEP_BOT_REPLY), table.column(s.OK)),
-        pc.and_(pc.greater_equal(ts, t0_ns), pc.less(ts, t1_ns)),
-    )
-    return int(pc.sum(pc.cast(mask, "int64")).as_py() or 0)
+def _sleep_until(epoch_s: float) -> None:
+    time.sleep(max(0.0, epoch_s - time.time()))
 
 
 def full_flow(
@@ -168,13 +171,15 @@ def full_flow(
     *extra: str,
     env: dict[str, str] | None = None,
 ) -> Measure:
-    """One Locust process running the full GuestUser flow; replies counted from its events."""
+    """One Locust process running the full GuestUser flow; replies counted by Locust."""
+    window = max(1, round(seconds))
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         cmd = _locust(
             sim.url.removesuffix("/v1"),
             run_dir,
-            warmup + seconds + 2,
+            warmup + window + 3,
+            "--json",
             "-u",
             str(users),
             "-r",
@@ -182,18 +187,18 @@ def full_flow(
             *extra,
         )
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         _pin(proc.pid, GEN_CPU)
-        time.sleep(warmup)
-        g0, s0, t0 = _cpu_s(proc.pid), _cpu_s(sim.proc.pid), time.time_ns()
-        time.sleep(seconds)
-        g1, s1, t1 = _cpu_s(proc.pid), _cpu_s(sim.proc.pid), time.time_ns()
-        _, err = proc.communicate(timeout=120)
-        if proc.returncode not in (0, 1):
-            raise RuntimeError(f"locust failed ({proc.returncode}): {err.decode()[-2000:]}")
-        replies = _count_replies(run_dir, t0, t1)
-    return Measure(replies, (t1 - t0) / 1e9, g1 - g0, s1 - s0)
+        t0 = math.ceil(time.time() + warmup)
+        _sleep_until(t0)
+        g0, s0 = _cpu_s(proc.pid), _cpu_s(sim.proc.pid)
+        _sleep_until(t0 + window)
+        g1, s1 = _cpu_s(proc.pid), _cpu_s(sim.proc.pid)
+        out, err = proc.communicate(timeout=120)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"locust failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return Measure(_replies_in(out.decode(), t0, t0 + window), window, g1 - g0, s1 - s0)
 
 
 def naive(sim: Any, users: int, warmup: float, seconds: float) -> Measure:
@@ -219,47 +224,84 @@ def _start_sim(*extra: str) -> Any:
     return sim
 
 
+def _pairs(
+    a: argparse.Namespace, first: Callable[[], Measure], second: Callable[[], Measure]
+) -> tuple[list[Measure], list[Measure]]:
+    """Run A/B ``--repeat`` times, alternating the order, so drift and neighbours' load hit
+    both sides alike."""
+    xs: list[Measure] = []
+    ys: list[Measure] = []
+    for i in range(a.repeat):
+        if i % 2:
+            ys.append(second())
+            xs.append(first())
+        else:
+            xs.append(first())
+            ys.append(second())
+    return xs, ys
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _report_pairs(
+    out: list[str], label_x: str, xs: list[Measure], label_y: str, ys: list[Measure]
+) -> float:
+    """Print every run; return the median ratio of round trips per generator CPU-second."""
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True), 1):
+        out.append(x.line(f"[{i}] {label_x}"))
+        out.append(y.line(f"[{i}] {label_y}"))
+    return _median([x.per_cpu_s / y.per_cpu_s for x, y in zip(xs, ys, strict=True) if y.per_cpu_s])
+
+
 def bench_throughput(a: argparse.Namespace, out: list[str]) -> None:
     with _start_sim() as sim:
-        base = naive(sim, a.users, a.warmup, a.seconds)
-        full = full_flow(sim, a.users, a.warmup, a.seconds)
-    out.append(base.line("naive websocket-client loop"))
-    out.append(full.line("full GuestUser flow (Locust)"))
-    raw = full.rate / base.rate if base.rate else 0.0
-    per_cpu = full.per_cpu_s / base.per_cpu_s if base.per_cpu_s else 0.0
-    saturated = max(base.sim_pct, full.sim_pct) >= SATURATED_PCT
+        fulls, bases = _pairs(
+            a,
+            lambda: full_flow(sim, a.users, a.warmup, a.seconds),
+            lambda: naive(sim, a.users, a.warmup, a.seconds),
+        )
+    per_cpu = _report_pairs(out, "full GuestUser flow (Locust)", fulls, "naive loop", bases)
+    raw = _median([f.rate / b.rate for f, b in zip(fulls, bases, strict=True) if b.rate])
+    saturated = any(m.sim_pct >= SATURATED_PCT for m in (*fulls, *bases))
     note = " -- simulator saturated: NOT a client result" if saturated else ""
-    out.append(f"throughput ratio (round trips/s): {raw:.2f}{note}")
-    out.append(f"throughput ratio per generator CPU-second: {per_cpu:.2f} (target >= 0.9)")
+    out.append(f"throughput ratio, round trips/s (median of {a.repeat}): {raw:.2f}{note}")
+    out.append(f"throughput ratio per generator CPU-second (median): {per_cpu:.2f} (target >= 0.9)")
 
 
 def bench_wsaccel(a: argparse.Namespace, out: list[str]) -> None:
+    """Same fixed offered load with and without wsaccel importable."""
+    paced = ("--think-time", "0.02s")
     with tempfile.TemporaryDirectory() as shim:
         pkg = Path(shim) / "wsaccel"
         pkg.mkdir()
         (pkg / "__init__.py").write_text("raise ImportError('hidden by harness bench')\n")
         env = {**os.environ, "PYTHONPATH": shim}
         with _start_sim() as sim:
-            on = full_flow(sim, a.users, a.warmup, a.seconds)
-            off = full_flow(sim, a.users, a.warmup, a.seconds, env=env)
-    out.append(on.line("with wsaccel"))
-    out.append(off.line("without wsaccel"))
-    gain = on.per_cpu_s / off.per_cpu_s - 1 if off.per_cpu_s else 0.0
-    out.append(f"wsaccel: {gain:+.1%} round trips per generator CPU-second")
+            ons, offs = _pairs(
+                a,
+                lambda: full_flow(sim, a.users, a.warmup, a.seconds, *paced),
+                lambda: full_flow(sim, a.users, a.warmup, a.seconds, *paced, env=env),
+            )
+    gain = _report_pairs(out, "with wsaccel", ons, "without wsaccel", offs)
+    out.append(f"wsaccel: {gain - 1:+.1%} round trips per generator CPU-second (median)")
 
 
 def bench_overhead(a: argparse.Namespace, out: list[str]) -> None:
-    """Same fixed offered load twice; compare generator CPU per round trip."""
-    paced = ("--think-time", "0.05s")
+    """Same fixed offered load with the recorder on and off; generator CPU per round trip."""
+    paced = ("--think-time", "0.02s")
     with _start_sim() as sim:
-        on = full_flow(sim, a.users, a.warmup, a.seconds, *paced)
-        off = full_flow(sim, a.users, a.warmup, a.seconds, *paced, "--no-record")
-    out.append(on.line("recorder on (think 50 ms)"))
-    out.append(off.line("recorder off (think 50 ms)"))
-    rows = 1 / on.per_cpu_s if on.per_cpu_s else 0.0
-    base = 1 / off.per_cpu_s if off.per_cpu_s else 0.0
-    overhead = rows / base - 1 if base else 0.0
-    out.append(f"recording overhead: {overhead:+.1%} generator CPU per round trip (target < 5%)")
+        ons, offs = _pairs(
+            a,
+            lambda: full_flow(sim, a.users, a.warmup, a.seconds, *paced),
+            lambda: full_flow(sim, a.users, a.warmup, a.seconds, *paced, "--no-record"),
+        )
+    ratio = _report_pairs(out, "recorder on", ons, "recorder off", offs)
+    overhead = 1 / ratio - 1 if ratio else 0.0
+    out.append(
+        f"recording overhead: {overhead:+.1%} generator CPU per round trip (median; target < 5%)"
+    )
 
 
 def _held(run_dir: Path) -> tuple[int, int]:
