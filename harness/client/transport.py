@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import socket as _stdlib_socket
 import ssl
 import struct
@@ -84,6 +85,27 @@ READ_CHUNK = 65536
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 _LEN16 = struct.Struct("!H")
 _LEN64 = struct.Struct("!Q")
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
+
+
+def text_frame(payload: bytes, mask_key: bytes | None = None) -> bytes:
+    """A client text frame (RFC 6455 §5.2): FIN, opcode 1, masked with a fresh random key.
+
+    websocket-client's ``ABNF.create_frame().format()`` builds the same bytes through several
+    objects; this is about 3x cheaper per send. The key comes from ``os.urandom`` as §5.3
+    asks; the XOR is done on one big integer.
+    """
+    n = len(payload)
+    key = os.urandom(4) if mask_key is None else mask_key
+    if n < 126:
+        header = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        header = _HEAD16.pack(0x81, 0xFE, n)
+    else:
+        header = _HEAD64.pack(0x81, 0xFF, n)
+    mask = int.from_bytes((key * (n // 4 + 1))[:n], "little")
+    return header + key + (int.from_bytes(payload, "little") ^ mask).to_bytes(n, "little")
 
 
 class _Socket(websocket.WebSocket):
@@ -103,9 +125,26 @@ class _Socket(websocket.WebSocket):
         super().__init__(**options)
         self._rbuf = b""
         self._rpos = 0
+        # One writer at a time: a frame must not interleave with another greenlet's (the
+        # reader's automatic pong included) when a send blocks on a full socket buffer.
+        self.send_lock = gevent.lock.Semaphore()
 
     def send_close(self, status: int = 1000, reason: bytes | str = b"") -> None:
         del status, reason
+
+    def send_frame(self, frame: ABNF) -> int:
+        with self.send_lock:
+            sent: int = super().send_frame(frame)
+        return sent
+
+    def send_text_frame(self, payload: bytes) -> None:
+        """One masked text frame in one ``sendall`` (the hot path; see :func:`text_frame`)."""
+        sock = self.sock
+        if sock is None:
+            raise websocket.WebSocketConnectionClosedException("socket is already closed")
+        data = text_frame(payload)
+        with self.send_lock:
+            sock.sendall(data)
 
     def recv_frame(self) -> ABNF:
         buf, pos = self._rbuf, self._rpos
@@ -291,7 +330,6 @@ class Transport:
 
     __slots__ = (
         "_close_sent_ns",
-        "_send_lock",
         "_ws",
         "bytes_in",
         "bytes_out",
@@ -302,7 +340,6 @@ class Transport:
 
     def __init__(self, ws: _Socket) -> None:
         self._ws = ws
-        self._send_lock = gevent.lock.Semaphore()
         self.close_sent: int | None = None  # the code of our close frame, once sent
         self._close_sent_ns = 0
         self.close_info: Close | None = None
@@ -344,8 +381,7 @@ class Transport:
         if self.close_sent is not None:
             raise ConnectionError("close already sent")
         try:
-            with self._send_lock:
-                self._ws.send(data, OP_TEXT)
+            self._ws.send_text_frame(data)
         except (websocket.WebSocketException, OSError) as exc:
             raise ConnectionError(f"send failed: {exc}") from exc
         self.bytes_out += len(data)
@@ -362,8 +398,7 @@ class Transport:
 
     def _send_close_frame(self, payload: bytes) -> None:
         try:
-            with self._send_lock:
-                self._ws.send(payload, OP_CLOSE)
+            self._ws.send(payload, OP_CLOSE)  # through send_frame: under the send lock
         except (websocket.WebSocketException, OSError) as exc:
             log.debug("close frame not sent: %s", exc)
 

@@ -243,3 +243,16 @@ def test_tls_host_name_mismatch_fails_unless_insecure(
     assert info.value.category == "tls"
     assert "127.0.0.1" in str(info.value) or "match" in str(info.value).lower()
     _roundtrip(url, TransportOptions(insecure=True))
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 125, 126, 127, 65535, 65536, 70001])
+def test_text_frame_matches_websocket_client_framing(size: int) -> None:
+    from websocket import ABNF
+
+    from harness.client.transport import text_frame
+
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    key = b"\x01\xa2\x33\xf4"
+    frame = ABNF.create_frame(payload, ABNF.OPCODE_TEXT)
+    frame.get_mask_key = lambda n: key
+    assert text_frame(payload, key) == frame.format()
