@@ -96,9 +96,9 @@ class SimServer:
             return self._refuse(conn, 403, "Forbidden: missing deploymentId")
         if self.config.deployment_ids and deployment not in self.config.deployment_ids:
             return self._refuse(conn, 403, "Forbidden: unknown deploymentId")
-        origin = request.headers.get("Origin")
+        origins = request.headers.get_all("Origin")
         allowed = self.config.allowed_origins
-        if origin is not None and allowed and origin_host(origin) not in allowed:
+        if origins and allowed and (len(origins) > 1 or origin_host(origins[0]) not in allowed):
             return self._refuse(conn, 403, "Forbidden: origin not allowed")
         retry = self._conn_rate(deployment, asyncio.get_running_loop().time())
         if retry:

@@ -196,3 +196,19 @@ def test_configure_authenticated_session_then_no_downgrade(sim: SimProcess, gues
     other = guests(sim.url)
     reply = other.configure(guest.token)
     assert reply["class"] == "string" and reply["code"] == 4017
+
+
+def test_fragmented_message_is_assembled(sim: SimProcess, guests) -> None:
+    guest = guests(sim.url)
+    guest.configure()
+    frame = '{"action":"onMessage","token":"' + guest.token + '","message":{"text":"in parts"}}'
+    guest.ws.send(iter([frame[:20], frame[20:40], frame[40:]]))
+    assert guest.recv()["body"]["text"] == "in parts"
+    assert guest.recv()["body"]["text"] == "You said: in parts"
+
+
+def test_invalid_utf8_text_closes_1007(sim: SimProcess, guests) -> None:
+    guest = guests(sim.url)
+    guest.configure()
+    guest.ws.send(b'{"action":"echo","x":"\xff\xfe"}', text=True)
+    assert guest.closed()[0] == 1007
