@@ -36,7 +36,7 @@ from harness.report.metrics.survival import (
     connection_lifetimes,
     survival_curve,
 )
-from harness.report.metrics.timeseries import load_series, step_series
+from harness.report.metrics.timeseries import coarsen_load_series, load_series, step_series
 
 #: Number of progress stages build_report announces.
 BUILD_STAGES = 9
@@ -120,6 +120,24 @@ def _flag_saturated(series: pd.DataFrame, health: pd.DataFrame, health_w: float)
     return series.assign(saturated=np.isin(idx, list(bad)))
 
 
+def _load_series_all(
+    events: pd.DataFrame, t0: int, windows: tuple[float, ...]
+) -> dict[float, pd.DataFrame]:
+    """The finest window from the events; whole multiples of it by summing (exact counts)."""
+    finest = min(windows)
+    out = {finest: load_series(events, t0, finest)}
+    for w in windows:
+        if w in out:
+            continue
+        whole = abs(w / finest - round(w / finest)) < 1e-9
+        out[w] = (
+            coarsen_load_series(out[finest], finest, w, events, t0)
+            if whole
+            else load_series(events, t0, w)
+        )
+    return out
+
+
 def build_report(
     data: RunData,
     config: ReportConfig = ReportConfig(),
@@ -142,10 +160,8 @@ def build_report(
     health = health_windows(events, t0, config.health_window_s, config.health)
     on_stage("time series")
     sseries = {w: step_series(samples, t0, w) for w in config.windows_s}
-    lseries = {
-        w: _flag_saturated(load_series(events, t0, w), health, config.health_window_s)
-        for w in config.windows_s
-    }
+    lseries = _load_series_all(events, t0, config.windows_s)
+    lseries = {w: _flag_saturated(f, health, config.health_window_s) for w, f in lseries.items()}
     on_stage("soak drift")
     soak_w = soak_window_s((t1 - t0) / 1e9, config.windows_s)
     soak = soak_analysis(

@@ -139,6 +139,26 @@ def test_time_series_windows() -> None:
     assert echo["p95_ms"].tolist() == pytest.approx([2.9])
 
 
+def test_coarse_load_series_equals_direct() -> None:
+    from harness.report.metrics.timeseries import coarsen_load_series
+
+    rng = np.random.default_rng(7)
+    rows = [
+        ev(
+            str(rng.choice([s.STEP_ECHO, s.STEP_CONNECT, s.STEP_CLOSE])),
+            float(t),
+            lat_ms=1.0,
+            ok=bool(rng.random() > 0.2),
+            conn_id=int(i),
+        )
+        for i, t in enumerate(np.sort(rng.uniform(0, 95, 400)))
+    ]
+    events = frame(rows)
+    direct = load_series(events, T0, 10.0)
+    coarse = coarsen_load_series(load_series(events, T0, 1.0), 1.0, 10.0, events, T0)
+    pdt.assert_frame_equal(coarse, direct, check_dtype=False)
+
+
 def test_integrity_counts() -> None:
     rows = [ev(s.STEP_INTEGRITY, 1, ok=False, error="duplicate")] * 2
     rows += [ev(s.STEP_INTEGRITY, 2, ok=False, error="out_of_order")]

@@ -119,3 +119,31 @@ def load_series(events: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFra
             else _active_from_events(events, win, n),
         }
     )
+
+
+def coarsen_load_series(
+    fine: pd.DataFrame, fine_s: float, window_s: float, events: pd.DataFrame, t0_ns: int
+) -> pd.DataFrame:
+    """load_series at ``window_s`` (a whole multiple of ``fine_s``) from a finer one: counts
+    are summed exactly; active connections are recomputed from the events."""
+    factor = round(window_s / fine_s)
+    group = np.arange(len(fine)) // factor
+    counts = ["requests", "errors", "rate_limited", "connects", "closes"]
+    summed = fine[counts].groupby(group).sum()
+    n = len(summed)
+    win = window_index(events, t0_ns, window_s)
+    active = _active_from_generator(events, win, n)
+    return pd.DataFrame(
+        {
+            WINDOW_S: np.arange(n) * window_s,
+            "requests": summed["requests"].to_numpy(),
+            "throughput_rps": summed["requests"].to_numpy() / window_s,
+            "errors": summed["errors"].to_numpy(),
+            "rate_limited": summed["rate_limited"].to_numpy(),
+            "connects": summed["connects"].to_numpy(),
+            "closes": summed["closes"].to_numpy(),
+            "active_connections": active
+            if active is not None
+            else _active_from_events(events, win, n),
+        }
+    )
