@@ -238,6 +238,13 @@ class GuestClient:
     def _read(self, session: GuestSession, transport: Transport, done: gevent.event.Event) -> None:
         """The reader greenlet: frames in until the end, then exactly one ``close`` outcome."""
         close = transport.read_loop(functools.partial(self._on_data, session))
+        try:
+            self._closed(session, transport, close)
+        finally:  # waiters are released even if the report callback fails
+            done.set()
+            self._wake()
+
+    def _closed(self, session: GuestSession, transport: Transport, close: Close) -> None:
         now, ts = time.perf_counter_ns(), time.time_ns()
         events = session.closed(close, now)
         self.close_info = close
@@ -260,8 +267,6 @@ class GuestClient:
                 bytes_in=transport.bytes_in,
             )
         )
-        done.set()
-        self._wake()
 
     # --- frames in --------------------------------------------------------------------------
 
