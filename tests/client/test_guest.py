@@ -307,3 +307,21 @@ def test_upgrade_429_is_rate_limiting(
     row = reports.steps("connect")[-1]
     assert (row.ok, row.error, row.http_status) == (False, "rate_limited", 429)
     assert throttled.counters.rate_limited == 1
+
+
+def test_close_without_an_answer_is_cut_after_the_close_timeout(
+    script_server: Callable[..., object], make_client: MakeClient, reports: Reports
+) -> None:
+    server = script_server()
+    client = make_client(server.url, close_timeout_s=0.3)  # type: ignore[attr-defined]
+    client.connect()
+    assert client.wait_closed(0.05) is None  # still open: the bounded wait gives up
+    transport = client._transport
+    assert transport is not None
+    transport.send_text(b"deaf")
+    # "deaf-ok" is no Guest API frame: its protocol-error row says the server stopped reading
+    reports.wait_for(lambda r: any(o.step == "error" for o in r))
+    close = client.close()
+    assert (close.code, close.initiator) == (1006, "client")
+    row = reports.one("close")
+    assert not row.ok and row.close_code == 1006 and row.close_initiator == "client"

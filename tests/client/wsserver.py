@@ -11,6 +11,7 @@ Commands, one per text frame from the client (space separated):
   ``many N HEX``  send the text frame N times         ``bare-close``  close frame, no payload
   ``frag N HEX``  one message in N fragments          ``big N``  a text frame of N bytes
   ``slow SECONDS HEX``  a frame written in two parts, SECONDS apart
+  ``deaf``    stop reading the socket (a client close is never answered)
 Modes: ``--reject STATUS`` refuses every upgrade with a body and an ``X-Test`` header;
 ``--hang`` accepts TCP and never answers; ``--certfile/--keyfile`` serve TLS.
 """
@@ -62,6 +63,10 @@ async def _command(ws: ServerConnection, words: list[str]) -> None:
         ws.transport.write(raw[:3])
         await asyncio.sleep(float(words[1]))
         ws.transport.write(raw[3:])
+    elif cmd == "deaf":  # stop reading: a close frame from the client is never answered
+        assert ws.transport is not None
+        ws.transport.pause_reading()
+        await ws.send("deaf-ok")
     elif cmd == "many":
         data = bytes.fromhex(words[2])
         for _ in range(int(words[1])):
