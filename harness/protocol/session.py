@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InvalidState
+from harness.protocol.codec import parse_channel_time
 from harness.protocol.codes import Close
 from harness.protocol.frames import (
     INBOUND,
@@ -35,6 +36,7 @@ from harness.protocol.frames import (
 #: How many recent ``body.id`` values a socket remembers for duplicate detection (§7.3 rule 6).
 #: Stored as 64-bit hashes in a ring: a few hundred bytes per socket, not a growing set.
 DUPLICATE_WINDOW = 32
+_ISO_MS_LEN = len("2025-06-02T14:03:12.418Z")
 
 
 class SocketState(enum.Enum):
@@ -174,12 +176,21 @@ RATE_LIMIT_CODES = frozenset({429, 4029})
 def is_rate_limit(frame: ErrorResponse | TooManyRequests) -> bool:
     """§4.3: a TooManyRequestsErrorMessage, or any error frame with code 429 or 4029."""
     return isinstance(frame, TooManyRequests) or frame.code in RATE_LIMIT_CODES
+
+
 _ANSWER_KINDS: dict[type, tuple[Kind, ...]] = {JwtResponse: (Kind.JWT,)}
 
 
 def _earlier(a: str, b: str) -> bool:
-    """True when channel time ``a`` is before ``b`` (§3.4 fixed-width ISO: compare as text)."""
-    return a < b
+    """True when channel time ``a`` is before ``b``.
+
+    §3.4's fixed-width ``YYYY-MM-DDTHH:MM:SS.mmmZ`` compares correctly as text (the fast path);
+    other shapes are parsed, and an unparsable time never counts as out of order.
+    """
+    if len(a) == len(b) == _ISO_MS_LEN:
+        return a < b
+    ta, tb = parse_channel_time(a), parse_channel_time(b)
+    return ta is not None and tb is not None and ta < tb
 
 
 class GuestSession:
@@ -335,7 +346,7 @@ class GuestSession:
             return [Anomaly("duplicate", msg.id)]
         backwards = False
         stamp = msg.channel_time
-        if stamp is not None:
+        if stamp is not None and (len(stamp) == _ISO_MS_LEN or parse_channel_time(stamp)):
             last = self._last_time
             if last is not None and _earlier(stamp, last):
                 backwards = True  # §7.3 rule 5: time ran backwards on this socket

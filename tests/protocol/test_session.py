@@ -64,7 +64,7 @@ def bot(text: str = "You said: hi", ms: int = 10, **kw: Any) -> StructuredMessag
         type=kw.pop("type", "Text"),
         text=text,
         id=kw.pop("id", _id()),
-        channel={"time": _time(ms)},
+        channel=kw.pop("channel", {"time": _time(ms)}),
         **kw,
     )
 
@@ -456,3 +456,14 @@ def test_a_4029_or_429_string_error_is_rate_limiting_too() -> None:
     assert p.answer is Outcome.RATE_LIMITED and s.counters.rate_limited == 1
     only(s.feed(ErrorResponse(code=429, body="slow down"), 2), StrayError)
     assert s.counters.rate_limited == 2
+
+
+def test_channel_times_of_other_shapes_are_parsed_not_compared_as_text() -> None:
+    s = configured()
+    s.feed(bot(channel={"time": "2025-06-02T14:03:12.5Z"}), 1)
+    s.feed(bot(channel={"time": "2025-06-02T14:03:12.418Z"}), 2)  # earlier: 418 < 500
+    assert s.counters.out_of_order == 1
+    s.feed(bot(channel={"time": "yesterday"}), 3)  # unparsable: never out of order
+    assert s.counters.out_of_order == 1
+    s.feed(bot(channel={"time": "2025-06-02T14:03:12.417Z"}), 4)  # still compared to 12.5
+    assert s.counters.out_of_order == 2
