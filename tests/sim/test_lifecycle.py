@@ -395,3 +395,14 @@ def test_reply_reaches_a_socket_that_resumed_in_time(start_sim, guests) -> None:
     resumed = guests(sim.url)
     resumed.configure(guest.token)
     assert resumed.recv()["body"]["text"] == "You said: still there?"
+
+
+def test_bot_latency_is_applied(start_sim, guests) -> None:
+    sim = start_sim("--no-limits", "--bot-latency", "fixed:300ms", "--quick-replies", "0")
+    guest = guests(sim.url)
+    guest.configure()
+    guest.on_message("slow bot")
+    guest.recv()
+    echoed = time.monotonic()
+    assert guest.recv()["body"]["text"] == "You said: slow bot"
+    assert time.monotonic() - echoed >= 0.25  # a lower bound only: no speed is asserted
