@@ -396,16 +396,29 @@ class GuestClient:
         return pending, ts, size
 
     def _await(self, pending: Pending) -> None:
-        """Wait until every awaited part is settled; the deadline settles the rest as lost."""
+        """Wait until every awaited part is settled; the deadline settles the rest as lost.
+
+        The deadline is a bare hub timer that sets the waiter (cheaper than a gevent.Timeout).
+        """
         waiter = pending.waiter
+        loop = gevent.get_hub().loop
         while not pending.done:
             remaining = (pending.deadline_ns - time.perf_counter_ns()) / 1e9
-            if remaining <= 0 or not waiter.wait(remaining):
-                session = self._session
-                if session is not None:
-                    self._dispatch(session.expire(time.perf_counter_ns()), 0)
-                if not pending.done and remaining <= 0:
-                    break  # the session no longer holds it (socket replaced): give up
+            if remaining > 0:
+                timer = loop.timer(remaining)
+                timer.start(waiter.set)
+                try:
+                    waiter.wait()
+                finally:
+                    timer.close()
+                if pending.done:
+                    return
+                waiter.clear()
+            session = self._session
+            if session is not None:
+                self._dispatch(session.expire(time.perf_counter_ns()), 0)
+            if not pending.done and remaining <= 0:
+                return  # the session no longer holds it (socket replaced): give up
 
     def _outcome(
         self,

@@ -13,6 +13,7 @@ from harness.errors import (
     HandshakeRejected,
     InvalidState,
     RateLimited,
+    ResponseTimeout,
     ServerErrorFrame,
     UsageError,
 )
@@ -325,3 +326,20 @@ def test_close_without_an_answer_is_cut_after_the_close_timeout(
     assert (close.code, close.initiator) == (1006, "client")
     row = reports.one("close")
     assert not row.ok and row.close_code == 1006 and row.close_initiator == "client"
+
+
+def test_missing_bot_reply_is_lost_at_the_deadline(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--bot-latency", "fixed:1500ms")
+    client = make_client(sim.url, reply_timeout_s=0.3)
+    client.connect()
+    client.configure()
+    with pytest.raises(ResponseTimeout):
+        client.send_text("anyone there?")
+    echo, reply = reports.one("onMessage"), reports.one("botReply")
+    assert echo.ok and not reply.ok and reply.error == "timeout"
+    assert reply.latency_us is not None and reply.latency_us >= 300_000
+    assert client.counters.lost == 1
+    reports.wait_for(lambda r: bool(r.steps("integrity")))  # the reply comes after all
+    assert [o.error for o in reports.steps("integrity")] == ["unsolicited"]
