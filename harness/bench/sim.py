@@ -304,8 +304,8 @@ def format_row(cell: Cell) -> str:
 def ratios(cells: list[Cell], *, per_cpu: bool = False) -> list[tuple[str, int, float, float]]:
     """(name, clients, ratio, target) for every pair that was measured.
 
-    With ``per_cpu`` the ratio of round trips per server CPU-second (2 processes vs 1 then
-    has no target: more processes do not make one core faster).
+    With ``per_cpu`` the ratio of round trips per server CPU-second; for 2 processes vs 1
+    that is the scaling efficiency (1.0 = throughput grows with the cores they get).
     """
     by: dict[tuple[str, int], float | None] = {
         (c.target, c.clients): c.trips_per_cpu_s if per_cpu else c.trips_per_s for c in cells
@@ -315,7 +315,7 @@ def ratios(cells: list[Cell], *, per_cpu: bool = False) -> list[tuple[str, int, 
         echo, one, two = (by.get((t, clients)) for t in ("echo", "sim1", "sim2"))
         if echo and one is not None:
             out.append(("1 sim process / bare echo", clients, one / echo, TARGET_ONE_VS_ECHO))
-        if one and two is not None and not per_cpu:
+        if one and two is not None:
             out.append(("2 sim processes / 1", clients, two / one, TARGET_TWO_VS_ONE))
     return out
 
@@ -340,7 +340,9 @@ def render(
         "",
         "CPU is the share of one core used during the measured window (100% = one core); "
         "a server below 100% was starved (by the driver, the other server process or other "
-        "load on the machine), so the last column is the fairer efficiency measure.",
+        "load on the machine), so the last column is the fairer efficiency measure. For 2 "
+        "processes vs 1 it is the scaling efficiency: 1.0 means throughput grows in step "
+        "with the CPU the processes get.",
         "",
         "| ratio | clients | round trips/s | target | | per server CPU-s |",
         "|---|---|---|---|---|---|",
