@@ -34,6 +34,15 @@ def step_mask(events: pd.DataFrame, step: str) -> BoolArray:
     return np.asarray(events[s.STEP] == step, dtype=bool)
 
 
+def step_codes(events: pd.DataFrame) -> tuple[IntArray, list[str]]:
+    """Integer code per row (-1 = null) and the step names the codes index."""
+    col = events[s.STEP]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(col.cat.codes, dtype=np.int64), [str(c) for c in col.cat.categories]
+    codes, uniques = pd.factorize(col)
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+
+
 def rate_limited_mask(events: pd.DataFrame) -> BoolArray:
     """Requests refused by a rate limit: not failures (protocol.md §4.3), counted apart."""
     return np.asarray(events[s.ERROR] == s.ERR_RATE_LIMITED, dtype=bool)

@@ -13,6 +13,7 @@ from harness.report.metrics.common import (
     failure_mask,
     grouped_quantiles,
     rate_limited_mask,
+    step_codes,
     step_mask,
 )
 from harness.report.metrics.latency import samples_of
@@ -75,14 +76,6 @@ def _active_from_events(events: pd.DataFrame, win: np.ndarray, n: int) -> np.nda
     return np.cumsum(delta).astype(np.float64)
 
 
-def _step_codes(events: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    col = events[s.STEP]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy(np.int64), [str(c) for c in col.cat.categories]
-    codes, uniques = pd.factorize(col)
-    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
-
-
 def load_series(events: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFrame:
     """One row per window from t0 to the last event: window_start_s, requests, throughput_rps,
     errors, rate_limited, connects, closes, active_connections.
@@ -91,7 +84,7 @@ def load_series(events: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFra
     """
     win = window_index(events, t0_ns, window_s)
     n = int(win.max()) + 1
-    codes, names = _step_codes(events)
+    codes, names = step_codes(events)
     k = len(names) + 1  # last slot: null step
     per_step = np.bincount(win * k + np.where(codes < 0, k - 1, codes), minlength=n * k)
     per_step = per_step.reshape(n, k)
