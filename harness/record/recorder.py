@@ -13,6 +13,7 @@ distributed worker does not know the master's run directory when it records.
 from __future__ import annotations
 
 import threading
+from operator import itemgetter
 from typing import Final
 
 import pyarrow as pa
@@ -103,10 +104,10 @@ class Recorder:
 
 def _step_batch(rows: list[StepRow]) -> pa.RecordBatch:
     n = len(rows)
-    columns = list(zip(*rows, strict=True))
+    # map(itemgetter) per column transposes about twice as fast as zip(*rows) here
     arrays: list[pa.Array] = [
-        pa.array(col, type=BATCH_SCHEMA.field(name).type)
-        for name, col in zip(_STEP_COLUMNS, columns, strict=True)
+        pa.array(list(map(itemgetter(i), rows)), type=BATCH_SCHEMA.field(name).type)
+        for i, name in enumerate(_STEP_COLUMNS)
     ]
     arrays += [pa.nulls(n, BATCH_SCHEMA.field(name).type) for name in _GENERATOR_ONLY]
     return pa.RecordBatch.from_arrays(arrays, schema=BATCH_SCHEMA)
