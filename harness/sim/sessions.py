@@ -31,11 +31,23 @@ log = logging.getLogger(__name__)
 CLOSE_GRACE_S = 1.0
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame (RFC 6455 §5.2), the way a server sends one."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
 class Flusher:
     """Coalesces everything written to a socket in one loop iteration into one write.
 
     On a small VM each ``write`` syscall costs tens of microseconds, and a guest text gets two
-    frames at once (echo + zero-latency reply): batching them halves the syscalls.
+    frames at once (echo + zero-latency reply): batching them halves the syscalls. The frames
+    are framed here (text frames need no state) and bypass the library's per-frame
+    serialisation; the library still writes its own control frames (pongs, closes).
     """
 
     __slots__ = ("_dirty", "_scheduled")
@@ -69,6 +81,7 @@ class Socket:
         "idle_handle",
         "last_data",
         "opened",
+        "out",
         "req_window",
         "session",
         "tasks",
@@ -86,6 +99,7 @@ class Socket:
         self.ws = ws
         self.flusher = flusher
         self.dirty = False
+        self.out: list[bytes] = []
         self.deployment_id = deployment_id
         self.opened = now
         self.last_data = now
@@ -101,29 +115,28 @@ class Socket:
         return not self.closed and self.ws.protocol.state is State.OPEN
 
     def write(self, data: bytes) -> None:
-        """Queue one text frame; it leaves at the end of this loop iteration, never waiting
-        for the client (no backpressure: a simulator's choice)."""
-        protocol = self.ws.protocol
-        if protocol.state is not State.OPEN:
+        """Queue one text frame with ``data`` (see ``write_frame``)."""
+        self.write_frame(text_frame(data))
+
+    def write_frame(self, frame: bytes) -> None:
+        """Queue one framed message; it leaves at the end of this loop iteration, never
+        waiting for the client (no backpressure: a simulator's choice)."""
+        if self.ws.protocol.state is not State.OPEN:
             return
-        protocol.send_text(data)
+        self.out.append(frame)
         if not self.dirty:
             self.dirty = True
             self.flusher.mark(self)
 
     def flush(self) -> None:
-        """Write the queued frames with one ``write`` call."""
+        """Write the queued frames with one ``write`` call, unless closing has begun."""
         self.dirty = False
-        chunks = self.ws.protocol.data_to_send()
-        if not chunks or self.ws.transport.is_closing():
+        out, self.out = self.out, []
+        if not out or self.ws.protocol.state is not State.OPEN:
             return
-        if b"" in chunks:  # the protocol asks for EOF: let the library handle it
-            for chunk in chunks:
-                if chunk:
-                    self.ws.transport.write(chunk)
-            self.ws.transport.close()
-            return
-        self.ws.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        transport = self.ws.transport
+        if not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake with ``code`` in a task of its own."""
@@ -217,8 +230,10 @@ class Session:
 
     def push(self, data: bytes) -> int:
         """Fan a pushed frame out to every socket of the session (§7.2); returns the count."""
-        for sock in self.sockets:
-            sock.write(data)
+        if self.sockets:
+            frame = text_frame(data)
+            for sock in self.sockets:
+                sock.write_frame(frame)
         return len(self.sockets)
 
     def cancel_bot(self) -> None:
