@@ -19,7 +19,7 @@ from typing import Any
 import gevent
 import psutil
 
-from harness.record.recorder import Recorder
+from harness.record.recorder import Recorder, warm_up
 from harness.record.schema import EVENTS_DIR
 from harness.record.shards import complete_table, from_ipc, shard_name, to_ipc, write_shard
 
@@ -73,6 +73,7 @@ class RecordingService:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Register messages and start the flusher (workers and local runners)."""
+        warm_up()
         if self.role == "master":
             self.runner.register_message(MSG_BATCH, self._on_batch)
             self.runner.register_message(MSG_DRAINED, self._on_drained)
