@@ -314,3 +314,27 @@ def test_bad_input_never_touches_other_sessions(sim: SimProcess, guests) -> None
     assert_error(noisy.recv(), 400)
     watcher.expect_silence()
     assert_still_configured(watcher)
+
+
+def test_on_message_check_order(sim: SimProcess, guests) -> None:
+    """§8.3: session, then (rate, read-only), then shape, then feature, then size."""
+    stranger = guests(sim.url)
+    stranger.send({"action": "onMessage", "token": "t", "tracingId": "a", "message": "bad"})
+    assert_error(stranger.recv(), 4007, "a")  # session before shape
+    guest = guests(sim.url)
+    guest.configure()
+    typing_with_bad_text = {"type": "Event", "text": 5, "events": [{"eventType": "Typing"}]}
+    guest.send(
+        {
+            "action": "onMessage",
+            "token": guest.token,
+            "tracingId": "b",
+            "message": typing_with_bad_text,
+        }
+    )
+    assert_error(guest.recv(), 400, "b")  # shape before feature
+    long_typing = {"type": "Event", "text": "x" * 5000, "events": [{"eventType": "Typing"}]}
+    guest.send(
+        {"action": "onMessage", "token": guest.token, "tracingId": "c", "message": long_typing}
+    )
+    assert_error(guest.recv(), 403, "c")  # feature before size

@@ -68,6 +68,18 @@ def test_msg_rate_per_session(sim: SimProcess, guests) -> None:
     guest.say("four")
 
 
+def test_msg_rate_comes_before_read_only(sim: SimProcess, guests) -> None:
+    guest = guests(sim.url)
+    guest.configure()
+    disconnect = {"eventType": "Presence", "presence": {"type": "Disconnect"}}
+    guest.on_message(message={"type": "Event", "events": [disconnect]})  # 1st message
+    guest.recv_many(2)  # echo + the ReadOnly disconnect
+    guest.on_message("read only?")  # 2nd: reaches the rate check, counted, then 409
+    assert guest.recv()["code"] == 409
+    tracing_id = guest.on_message("third")
+    assert_429(guest.recv(), tracing_id, retry=1)
+
+
 def test_echo_rate_per_connection(sim: SimProcess, guests) -> None:
     guest = guests(sim.url)
     guest.configure()
@@ -133,6 +145,8 @@ def test_req_rate_per_connection(start_sim, guests) -> None:
     retry = assert_429(guest.recv(), "r4")
     assert 55 <= retry <= 60
     guest.send("not even json")  # every data frame counts, and is refused before parsing
+    assert_429(guest.recv(), None)
+    guest.send("x" * 200_000)  # req-rate comes before the frame size check (§8.2 item 7)
     assert_429(guest.recv(), None)
     fresh = guests(sim.url)  # another connection has its own budget
     assert fresh.configure(guest.token)["class"] == "SessionResponse"
