@@ -126,3 +126,13 @@ def test_tls_certfile_keyfile(start_sim, tmp_path) -> None:
     url = f"{sim.url}?deploymentId={DEPLOYMENT}"
     with connect(url, ssl=context, server_hostname=TLS_HOST) as ws:
         ws.ping().wait(5)
+
+
+def test_tls_with_two_processes(start_sim) -> None:
+    sim = start_sim("--processes", "2", "--tls-self-signed", TLS_HOST)
+    assert sim.url.startswith("wss://") and "2 processes" in sim.output[0]
+    context = ssl.create_default_context(cafile=_ca_file(sim.output[0]))
+    url = f"{sim.url}?deploymentId={DEPLOYMENT}"
+    for _ in range(4):
+        with connect(url, ssl=context, server_hostname=TLS_HOST) as ws:
+            ws.ping().wait(5)
