@@ -121,6 +121,24 @@ def test_co_view_adds_schedule_lag() -> None:
     assert co.loc[s.STEP_ON_MESSAGE, "max_ms"] == pytest.approx(20.0)
     assert co.loc[s.STEP_ON_MESSAGE, "mean_ms"] == pytest.approx((15.0 + 20.0) / 2)
     assert co_latency(frame([ev(s.STEP_ECHO, 0, lat_ms=1.0)])).empty
+    from harness.report.sections import co_table
+
+    side = co_table(step_latency(frame(rows)), co)
+    assert side.headers[:4] == ["step", "samples", "p50_ms actual", "p50_ms intended"]
+    assert side.rows == [
+        [
+            s.STEP_ON_MESSAGE,
+            "2",
+            "15.000",
+            "17.500",
+            "19.500",
+            "19.750",
+            "19.900",
+            "19.950",
+            "20.000",
+            "20.000",
+        ]
+    ]
 
 
 def test_time_series_windows() -> None:
