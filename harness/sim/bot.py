@@ -144,7 +144,9 @@ class Bot:
 
     def _pump(self, session: Session) -> None:
         """Write every due output in order; arm one timer for the next (item 21)."""
-        session.bot_timer = None
+        if session.bot_timer is not None:  # at most one timer per session
+            session.bot_timer.cancel()
+            session.bot_timer = None
         loop = asyncio.get_running_loop()
         queue = session.bot_queue
         while queue:
