@@ -23,12 +23,19 @@ import gevent.event
 from harness.client import wire
 from harness.client.heartbeat import Heartbeat
 from harness.client.options import ClientOptions
-from harness.client.outcomes import failure, step_outcome, us
+from harness.client.outcomes import (
+    close_row,
+    connect_failure,
+    failure,
+    integrity_row,
+    step_outcome,
+    stray_error_row,
+    us,
+)
 from harness.client.results import IntegrityCounters, StepOutcome
 from harness.client.transport import OP_TEXT, Transport
 from harness.errors import (
     ConnectError,
-    HandshakeRejected,
     HarnessError,
     InvalidState,
     ProtocolViolation,
@@ -61,7 +68,6 @@ from harness.protocol.session import (
     Settled,
     SocketState,
     StrayError,
-    is_rate_limit,
 )
 
 log = logging.getLogger(__name__)
@@ -69,15 +75,6 @@ log = logging.getLogger(__name__)
 Report = Callable[[StepOutcome], None]
 
 PRESENCE_KINDS = frozenset({"Join", "Clear", "Disconnect"})
-
-
-def _retry_after(headers: dict[str, str]) -> float:
-    """Seconds from a ``Retry-After`` header (HTTP-date or missing: 1 s)."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "1")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return 1.0
 
 
 class GuestClient:
@@ -188,25 +185,11 @@ class GuestClient:
     def _connect_failed(self, exc: ConnectError, ts: int, t0: int) -> None:
         """Report a failed connect; an HTTP 429 is rate limiting, not a failure of the server:
         it is counted and its ``Retry-After`` waited out (bounded) before the raise (§4.3)."""
-        status = exc.status if isinstance(exc, HandshakeRejected) else None
-        error = exc.category
-        if status == 429:
-            error = "rate_limited"
+        row, retry_after = connect_failure(exc, ts, us(t0, time.perf_counter_ns()))
+        self.report(row)
+        if retry_after is not None:
             self.counters.rate_limited += 1
-        self.report(
-            StepOutcome(
-                "connect",
-                ts,
-                us(t0, time.perf_counter_ns()),
-                False,
-                error=error,
-                http_status=status,
-                detail=str(exc)[:200],
-                exception=exc,
-            )
-        )
-        if status == 429 and isinstance(exc, HandshakeRejected):
-            gevent.sleep(min(_retry_after(exc.headers), self.options.max_retry_after_s))
+            gevent.sleep(min(retry_after, self.options.max_retry_after_s))
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE) -> Close:
         """Close from our side and wait (bounded) for the server's close frame.
@@ -251,22 +234,7 @@ class GuestClient:
         if session is self._session:
             self.stop_heartbeat()
         self._dispatch(events, 0)
-        started = transport.close_handshake_ns
-        clean = close.clean or (close.initiator == "client" and close.code == transport.close_sent)
-        self.report(
-            StepOutcome(
-                "close",
-                ts - (now - started) if started else ts,
-                us(started, now) if started and close.initiator == "client" else None,
-                clean,
-                error=None if clean else "closed",
-                close_code=close.code,
-                close_initiator=close.initiator,
-                close_reason=close.reason[:200] or None,
-                bytes_out=transport.bytes_out,
-                bytes_in=transport.bytes_in,
-            )
-        )
+        self.report(close_row(close, transport, now, ts))
 
     # --- frames in --------------------------------------------------------------------------
 
@@ -319,17 +287,10 @@ class GuestClient:
             self._integrity("lost", pending.kind.value)
 
     def _integrity(self, kind: str, detail: str) -> None:
-        ok = kind in ("extra_reply", "unsolicited", "late")
-        self.report(StepOutcome("integrity", time.time_ns(), None, ok, kind, detail=detail[:200]))
+        self.report(integrity_row(kind, detail))
 
     def _stray(self, frame: ErrorResponse | TooManyRequests) -> None:
-        if isinstance(frame, TooManyRequests):
-            error, detail = "rate_limited", f"retryAfter={frame.retry_after}"
-        elif is_rate_limit(frame):
-            error, detail = "rate_limited", frame.body[:200]
-        else:
-            error, detail = f"server_error_{frame.code}", frame.body[:200]
-        self.report(StepOutcome("error", time.time_ns(), None, False, error, detail=detail))
+        self.report(stray_error_row(frame))
 
     def _pushed(self, frame: object) -> None:
         if (
@@ -367,6 +328,7 @@ class GuestClient:
     def _start(
         self,
         kind: Kind,
+        step: str,
         build: Callable[[str], bytes],
         *,
         text: str | None = None,
@@ -377,7 +339,7 @@ class GuestClient:
 
         Raises:
             InvalidState: not connected, or the session state forbids the action.
-            UnexpectedClose: the send failed because the socket is gone.
+            UnexpectedClose: the send failed because the socket is gone (reported as ``step``).
         """
         session, transport = self._live()
         tracing_id = wire.new_tracing_id()
@@ -392,7 +354,19 @@ class GuestClient:
             size = transport.send_text(build(tracing_id))
         except ConnectionError as exc:
             session.abandon(pending)
-            raise UnexpectedClose(self.close_info or Close.abnormal(str(exc))) from exc
+            closed = UnexpectedClose(self.close_info or Close.abnormal(str(exc)))
+            self.report(
+                StepOutcome(
+                    step,
+                    ts,
+                    None,
+                    False,
+                    "closed",
+                    detail=str(exc)[:200],
+                    exception=closed,
+                )
+            )
+            raise closed from exc
         return pending, ts, size
 
     def _await(self, pending: Pending) -> None:
@@ -463,6 +437,7 @@ class GuestClient:
         opts = self.options
         pending, ts, size = self._start(
             Kind.CONFIGURE,
+            "configureSession",
             lambda tid: codec.encode(
                 ConfigureSession(
                     token=self.token,
@@ -503,6 +478,7 @@ class GuestClient:
         token = self.token
         pending, ts, size = self._start(
             Kind.MESSAGE,
+            "onMessage",
             lambda tid: wire.on_message(token, tid, message),
             text=text,
             want_reply=True,
@@ -542,6 +518,7 @@ class GuestClient:
         message = wire.event_message(wire.TYPING_ON)
         _, ts, size = self._start(
             Kind.MESSAGE,
+            "typing",
             lambda tid: wire.on_message(token, tid, message),
             wait=False,
         )
@@ -564,6 +541,7 @@ class GuestClient:
         message = wire.event_message(wire.presence(kind))
         pending, ts, size = self._start(
             Kind.MESSAGE,
+            "presence",
             lambda tid: wire.on_message(token, tid, message),
             want_reply=wait_reply,
         )
@@ -591,6 +569,7 @@ class GuestClient:
         token = self.token
         pending, ts, size = self._start(
             Kind.ECHO,
+            "echo",
             lambda tid: wire.echo(token, tid),
         )
         self._last_echo_ns = now
@@ -618,7 +597,7 @@ class GuestClient:
         """
         token = self.token
         pending, ts, size = self._start(
-            Kind.JWT, lambda tid: codec.encode(GetJwt(token=token, tracing_id=tid))
+            Kind.JWT, "getJwt", lambda tid: codec.encode(GetJwt(token=token, tracing_id=tid))
         )
         self._await(pending)
         self._raise(

@@ -7,8 +7,13 @@ table-like place: 429 → ``rate_limited`` (not a failure, protocol.md §4.3), a
 
 from __future__ import annotations
 
+import time
+
 from harness.client.results import StepOutcome
+from harness.client.transport import Transport
 from harness.errors import (
+    ConnectError,
+    HandshakeRejected,
     HarnessError,
     RateLimited,
     ResponseTimeout,
@@ -17,7 +22,7 @@ from harness.errors import (
 )
 from harness.protocol.codes import Close
 from harness.protocol.frames import ErrorResponse, TooManyRequests
-from harness.protocol.session import Outcome, Pending
+from harness.protocol.session import Outcome, Pending, is_rate_limit
 
 _NS_PER_US = 1000.0
 
@@ -87,3 +92,71 @@ def step_outcome(
         exception=exc,
     )
     return row, exc
+
+
+def retry_after_s(headers: dict[str, str]) -> float:
+    """Seconds from a ``Retry-After`` header (an HTTP-date or none: 1 s)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "1")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def connect_failure(
+    exc: ConnectError, ts: int, latency_us: float
+) -> tuple[StepOutcome, float | None]:
+    """The ``connect`` row of a failed connect, and the seconds to wait when it was a 429."""
+    rejected = exc if isinstance(exc, HandshakeRejected) else None
+    status = rejected.status if rejected is not None else None
+    wait = retry_after_s(rejected.headers) if rejected is not None and status == 429 else None
+    row = StepOutcome(
+        "connect",
+        ts,
+        latency_us,
+        False,
+        error="rate_limited" if wait is not None else exc.category,
+        http_status=status,
+        detail=str(exc)[:200],
+        exception=exc,
+    )
+    return row, wait
+
+
+def close_row(close: Close, transport: Transport, now_ns: int, ts: int) -> StepOutcome:
+    """The one ``close`` row of an established connection (§6: 1006 = no close frame).
+
+    When we closed first, its start is our close frame and its latency the close handshake.
+    """
+    started = transport.close_handshake_ns
+    ours = started and close.initiator == "client"
+    clean = close.clean or (close.initiator == "client" and close.code == transport.close_sent)
+    return StepOutcome(
+        "close",
+        ts - (now_ns - started) if started else ts,
+        us(started, now_ns) if ours else None,
+        clean,
+        error=None if clean else "closed",
+        close_code=close.code,
+        close_initiator=close.initiator,
+        close_reason=close.reason[:200] or None,
+        bytes_out=transport.bytes_out,
+        bytes_in=transport.bytes_in,
+    )
+
+
+def integrity_row(kind: str, detail: str) -> StepOutcome:
+    """A §7.3 finding; extra replies, unsolicited and late messages are not failures."""
+    ok = kind in ("extra_reply", "unsolicited", "late")
+    return StepOutcome("integrity", time.time_ns(), None, ok, kind, detail=detail[:200])
+
+
+def stray_error_row(frame: ErrorResponse | TooManyRequests) -> StepOutcome:
+    """An error frame that answered no pending request."""
+    if isinstance(frame, TooManyRequests):
+        error, detail = "rate_limited", f"retryAfter={frame.retry_after}"
+    elif is_rate_limit(frame):
+        error, detail = "rate_limited", frame.body[:200]
+    else:
+        error, detail = f"server_error_{frame.code}", frame.body[:200]
+    return StepOutcome("error", time.time_ns(), None, False, error, detail=detail)
