@@ -117,3 +117,10 @@ def test_saturated_generator_marks_headline_untrustworthy(tmp_path: Path) -> Non
     assert doc["generator"]["saturated_windows"] == 1
     assert "NOT trustworthy" in (run / "report.md").read_text()
     assert any("run.json missing" in w for w in doc["warnings"])
+
+
+def test_progress_bar_on_request(small_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(small_run), "--no-plots", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "read w0-0.parquet" in err
+    assert "[##############################]" in err  # the bar reaches the end
