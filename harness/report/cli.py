@@ -7,11 +7,12 @@ Exit codes: 0 all gates pass (or none given), 1 a gate failed, 2 only inconclusi
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 
 FATAL_EXIT = 3
 
@@ -66,23 +67,36 @@ def _gates(args: argparse.Namespace) -> list[Any]:
     return gates
 
 
+def lag_ms(text: str) -> float:
+    """``50ms``, ``0.05s``, ``50000us`` or a bare number of ms.
+
+    Raises:
+        UsageError: anything else.
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|us)?\s*", text)
+    if m is None:
+        raise UsageError(f"--lag-threshold: not a duration: {text!r} (use e.g. 50ms or 0.05s)")
+    return float(m[1]) * {None: 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001}[m[2]]
+
+
 def _run(args: argparse.Namespace) -> int:
-    from harness.protocol.units import parse_duration
     from harness.report.build import BUILD_STAGES, ReportConfig, build_report
     from harness.report.load import load_run, shard_paths
     from harness.report.metrics.health import HealthThresholds
     from harness.report.observe import check_gates
-    from harness.report.plots import PLOTS
     from harness.report.progress import Progress
     from harness.report.slo import exit_code
     from harness.report.write import write_outputs
 
     gates = _gates(args)  # bad syntax fails before any data is read
-    config = ReportConfig(
-        health=HealthThresholds(args.cpu_threshold, parse_duration(args.lag_threshold) * 1000)
-    )
+    config = ReportConfig(health=HealthThresholds(args.cpu_threshold, lag_ms(args.lag_threshold)))
     shards = shard_paths(args.run_dir)
-    stages = len(shards) + BUILD_STAGES + (0 if args.no_plots else len(PLOTS)) + 1
+    n_plots = 0
+    if not args.no_plots:  # matplotlib is imported only when plots are wanted
+        from harness.report.plots import PLOTS
+
+        n_plots = len(PLOTS)
+    stages = len(shards) + BUILD_STAGES + n_plots + 1
     progress = Progress(stages, enabled=args.progress or sys.stderr.isatty())
     data = load_run(args.run_dir, on_shard=lambda name: progress.advance(f"read {name}"))
     report = build_report(data, config, on_stage=progress.advance)

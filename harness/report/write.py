@@ -7,7 +7,6 @@ from pathlib import Path
 
 from harness.report.build import Report
 from harness.report.junit import write_junit
-from harness.report.plots import render_plots
 from harness.report.render_json import report_dict, write_json
 from harness.report.render_text import render_html, render_markdown
 from harness.report.sections import build_sections
@@ -38,7 +37,11 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": "report.json", "markdown": "report.md", "html": "report.html"}
     files |= write_series(report, out_dir)
-    images = render_plots(report, on_plot=lambda n: on_stage(f"plot {n}")) if plots else {}
+    images: dict[str, bytes] = {}
+    if plots:
+        from harness.report.plots import render_plots  # matplotlib only when needed
+
+        images = render_plots(report, on_plot=lambda n: on_stage(f"plot {n}"))
     if images:
         (out_dir / "plots").mkdir(exist_ok=True)
     for name, png in images.items():

@@ -119,6 +119,15 @@ def test_saturated_generator_marks_headline_untrustworthy(tmp_path: Path) -> Non
     assert any("run.json missing" in w for w in doc["warnings"])
 
 
+def test_lag_threshold_units() -> None:
+    from harness.errors import UsageError
+    from harness.report.cli import lag_ms
+
+    assert [lag_ms(t) for t in ("50ms", "0.05s", "50000us", "50")] == [50.0, 50.0, 50.0, 50.0]
+    with pytest.raises(UsageError, match="not a duration"):
+        lag_ms("fast")
+
+
 def test_progress_bar_on_request(small_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(small_run), "--no-plots", "--progress"]) == 0
     err = capsys.readouterr().err
