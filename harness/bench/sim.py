@@ -11,6 +11,7 @@ the cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import platform
@@ -30,13 +31,16 @@ TARGET_TWO_VS_ONE = 1.6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", default="5s", help="measured seconds per cell (5s)")
+    parser.add_argument("--duration", default="4s", help="measured seconds per cell (4s)")
     parser.add_argument("--warmup", default="1s", help="unmeasured seconds per cell (1s)")
     parser.add_argument(
         "--clients", default="50,500", help="concurrent clients, comma-separated (50,500)"
     )
     parser.add_argument(
         "--targets", default="echo,sim1,sim2", help="echo, sim1, sim2 (comma-separated)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds over all cells; the median is kept (3)"
     )
     parser.add_argument(
         "--write-results",
@@ -60,6 +64,8 @@ class Cell:
     server_cpu: list[float]
     driver_cpu: float
     total_trips: int = 0
+    #: (lowest, highest) round trips/s over the repeats this cell stands for.
+    spread: tuple[float, float] | None = None
 
     @property
     def trips_per_cpu_s(self) -> float | None:
@@ -87,10 +93,12 @@ def _echo_main(pipe: Connection) -> None:
     import signal
 
     from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import ConnectionClosed
 
     async def handler(ws: ServerConnection) -> None:
-        async for message in ws:
-            await ws.send(message)
+        with contextlib.suppress(ConnectionClosed):  # the driver hangs up without a close
+            async for message in ws:
+                await ws.send(message)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -247,28 +255,47 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--clients {args.clients!r}: use e.g. 50,500") from None
     targets = _parse_list(args.targets, {"echo", "sim1", "sim2"})
+    if args.repeat < 1:
+        raise UsageError("--repeat must be >= 1")
     machine = describe_machine()
     print(machine, flush=True)
-    cells: list[Cell] = []
-    notes: list[str] = []
-    for target in targets:
-        server = _start_echo() if target == "echo" else _start_sim(int(target[-1]))
-        target_cells: list[Cell] = []
-        try:
-            for clients in client_counts:
-                cell = _run_cell(target, server, clients, warmup, duration)
-                target_cells.append(cell)
-                print(format_row(cell), flush=True)
-        finally:
-            output = server.stop()
-        cells += target_cells
-        notes += _accounting(target, server.counted(output), target_cells)
-    report = render(cells, machine, notes, duration, warmup)
+    servers: dict[str, Server] = {}
+    runs: dict[str, list[Cell]] = {target: [] for target in targets}
+    try:
+        for target in targets:
+            servers[target] = _start_echo() if target == "echo" else _start_sim(int(target[-1]))
+        for _round in range(args.repeat):  # rounds interleave the targets: load drift is shared
+            for target in targets:
+                for clients in client_counts:
+                    cell = _run_cell(target, servers[target], clients, warmup, duration)
+                    runs[target].append(cell)
+                    print(format_row(cell), flush=True)
+    finally:
+        outputs = {target: server.stop() for target, server in servers.items()}
+    notes = [
+        note
+        for target in targets
+        for note in _accounting(target, servers[target].counted(outputs[target]), runs[target])
+    ]
+    cells = [
+        _median([c for c in runs[target] if c.clients == clients])
+        for target in targets
+        for clients in client_counts
+    ]
+    report = render(cells, machine, notes, duration, warmup, repeat=args.repeat)
     print(report)
     if args.write_results:
         write_section(Path(args.write_results), report)
         print(f"wrote {args.write_results}")
     return 0
+
+
+def _median(cells: list[Cell]) -> Cell:
+    """The run with the median throughput, with the range of all runs attached."""
+    ordered = sorted(cells, key=lambda c: c.trips_per_s)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    chosen.spread = (ordered[0].trips_per_s, ordered[-1].trips_per_s)
+    return chosen
 
 
 def _accounting(target: str, counted: int | None, cells: list[Cell]) -> list[str]:
@@ -295,9 +322,10 @@ def format_row(cell: Cell) -> str:
     p99 = f"{cell.p99_ms:.2f}" if cell.p99_ms is not None else "-"
     server_cpu = " + ".join(f"{c:.0%}" for c in cell.server_cpu if c >= 0.005) or "-"
     per_cpu = f"{cell.trips_per_cpu_s:,.0f}" if cell.trips_per_cpu_s else "-"
+    spread = f"{cell.spread[0]:,.0f} to {cell.spread[1]:,.0f}" if cell.spread else "-"
     return (
         f"| {LABELS.get(cell.target, cell.target)} | {cell.clients} | {cell.trips_per_s:,.0f} "
-        f"| {p50} | {p99} | {server_cpu} | {cell.driver_cpu:.0%} | {per_cpu} |"
+        f"| {spread} | {p50} | {p99} | {server_cpu} | {cell.driver_cpu:.0%} | {per_cpu} |"
     )
 
 
@@ -321,21 +349,29 @@ def ratios(cells: list[Cell], *, per_cpu: bool = False) -> list[tuple[str, int, 
 
 
 def render(
-    cells: list[Cell], machine: str, notes: list[str], duration: float, warmup: float
+    cells: list[Cell],
+    machine: str,
+    notes: list[str],
+    duration: float,
+    warmup: float,
+    *,
+    repeat: int = 1,
 ) -> str:
     lines = [
         SECTION,
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{duration:g} s per cell after {warmup:g} s warm-up. A round trip is `onMessage` → "
+        f"{duration:g} s per cell after {warmup:g} s warm-up, {repeat} interleaved rounds "
+        "(each row is the median round; the range covers all rounds). "
+        "A round trip is `onMessage` → "
         "echo + bot reply (simulator, bot latency 0, limits off) or → the echoed frame "
         "(bare `websockets` echo server); one closed-loop driver process on raw sockets.",
         "",
         machine,
         "",
-        "| target | clients | round trips/s | p50 ms | p99 ms | server CPU | driver CPU "
-        "| trips per server CPU-s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | clients | round trips/s | range | p50 ms | p99 ms | server CPU "
+        "| driver CPU | trips per server CPU-s |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(format_row(cell) for cell in cells),
         "",
         "CPU is the share of one core used during the measured window (100% = one core); "
