@@ -138,24 +138,15 @@ def _load_series_all(
     return out
 
 
-def build_report(
-    data: RunData,
-    config: ReportConfig = ReportConfig(),
-    on_stage: Callable[[str], None] = lambda _label: None,
-) -> Report:
-    """Compute every section. ``on_stage`` is told when each of BUILD_STAGES stages starts."""
-    events = data.events
-    t0, t1 = run_bounds_ns(events)
-    on_stage("connections and closes")
-    conns = connection_summary(events)
-    reasons, errors, closes = (
-        failure_reasons(events),
-        error_categories(events),
-        close_code_table(events),
-    )
-    on_stage("latency samples")
-    samples = latency_samples(events)
-    steps, co = step_latency(events, samples=samples), co_latency(events)
+def _time_sections(
+    events: pd.DataFrame,
+    samples: pd.DataFrame,
+    bounds: tuple[int, int],
+    config: ReportConfig,
+    on_stage: Callable[[str], None],
+) -> dict[str, Any]:
+    """Health windows, 1 s / 10 s series (flagged where saturated) and soak drift."""
+    t0, t1 = bounds
     on_stage("generator health")
     health = health_windows(events, t0, config.health_window_s, config.health)
     on_stage("time series")
@@ -171,12 +162,27 @@ def build_report(
         if soak_w == config.health_window_s
         else health_windows(events, t0, soak_w, config.health),
     )
+    return {
+        "health_windows": health,
+        "health": health_summary(health),
+        "step_series": sseries,
+        "load_series": lseries,
+        "soak": soak,
+        "soak_window_s": soak_w,
+    }
+
+
+def _lifetime_sections(
+    events: pd.DataFrame, bounds: tuple[int, int], on_stage: Callable[[str], None]
+) -> dict[str, Any]:
+    """Survival curves, diagnoses, detected idle timeout / max age, and a data warning."""
+    t0, t1 = bounds
     on_stage("connection lifetimes")
     life = connection_lifetimes(events, t1)
     early = int(life["close_before_activity"].sum())
-    warnings = data.warnings
+    warnings: tuple[str, ...] = ()
     if early:
-        warnings += (
+        warnings = (
             f"{early} server-side close row(s) are timestamped before the connection's last "
             "request ended: their ts_ns is not the close time, so connection ages, idle times "
             "and the idle-timeout / max-age detection are unreliable for them",
@@ -184,30 +190,43 @@ def build_report(
     on_stage("diagnosis")
     diagnoses = diagnose(events, life, t0)
     found = {d.kind: d.value_s for d in diagnoses}
+    return {
+        "survival": survival_curve(life),
+        "survival_by_code": closes_by_code_curve(life),
+        "diagnoses": diagnoses,
+        "detected": {
+            "idle_timeout_s": found.get("idle_timeout"),
+            "max_age_s": found.get("max_age"),
+        },
+        "lifetime_warnings": warnings,
+    }
+
+
+def build_report(
+    data: RunData,
+    config: ReportConfig = ReportConfig(),
+    on_stage: Callable[[str], None] = lambda _label: None,
+) -> Report:
+    """Compute every section. ``on_stage`` is told when each of BUILD_STAGES stages starts."""
+    events = data.events
+    bounds = run_bounds_ns(events)
+    on_stage("connections and closes")
+    parts: dict[str, Any] = {
+        "run": run_section(data, *bounds),
+        "config": config,
+        "connections": connection_summary(events),
+        "failure_reasons": failure_reasons(events),
+        "errors": error_categories(events),
+        "closes": close_code_table(events),
+    }
+    on_stage("latency samples")
+    samples = latency_samples(events)
+    parts.update(steps=step_latency(events, samples=samples), co_steps=co_latency(events))
+    parts.update(_time_sections(events, samples, bounds, config, on_stage))
+    parts.update(_lifetime_sections(events, bounds, on_stage))
+    parts["warnings"] = data.warnings + parts.pop("lifetime_warnings")
     on_stage("integrity")
-    integrity = integrity_counts(events)
+    parts["integrity"] = integrity_counts(events)
     on_stage("latency CDFs")
-    cdfs = {step: latency_cdf(samples, step, config.cdf_points) for step in s.LATENCY_STEPS}
-    return Report(
-        run=run_section(data, t0, t1),
-        warnings=warnings,
-        connections=conns,
-        failure_reasons=reasons,
-        errors=errors,
-        closes=closes,
-        diagnoses=diagnoses,
-        steps=steps,
-        co_steps=co,
-        step_series=sseries,
-        load_series=lseries,
-        soak=soak,
-        soak_window_s=soak_w,
-        survival=survival_curve(life),
-        survival_by_code=closes_by_code_curve(life),
-        detected={"idle_timeout_s": found.get("idle_timeout"), "max_age_s": found.get("max_age")},
-        integrity=integrity,
-        health_windows=health,
-        health=health_summary(health),
-        cdfs=cdfs,
-        config=config,
-    )
+    parts["cdfs"] = {st: latency_cdf(samples, st, config.cdf_points) for st in s.LATENCY_STEPS}
+    return Report(**parts)

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ class RunData:
     warnings: tuple[str, ...] = ()
     shards_read: int = 0
     shards_skipped: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def shard_paths(run_dir: Path) -> list[Path]:
