@@ -67,6 +67,21 @@ def guest_url(host: str, deployment_id: str) -> str:
 class ConversationFlow:
     """Runs conversations for one virtual user; one :meth:`run_once` per Locust task call."""
 
+    __slots__ = (
+        "client",
+        "conn_pacer",
+        "flow",
+        "make_client",
+        "messages_sent",
+        "options",
+        "paced",
+        "reporter",
+        "rng",
+        "sleep",
+        "token",
+        "url",
+    )
+
     def __init__(
         self,
         url: str,

@@ -23,9 +23,10 @@ from typing import Any
 
 import gevent
 
+from harness.client.options import ClientOptions
 from harness.errors import UsageError
 from harness.loadgen.arrivals import ArrivalSchedule
-from harness.loadgen.config import LoadConfig, load_config
+from harness.loadgen.config import FlowConfig, LoadConfig, load_config
 from harness.loadgen.embedded import EmbeddedSimulator
 from harness.loadgen.recording import RecordingService, role_of
 from harness.loadgen.safety import TargetPolicy, TokenBucket, check_target
@@ -60,6 +61,23 @@ class HarnessContext:
     sigterm: Any = None
     #: one generator per process for think times (a Random per user would cost 2.5 KiB each)
     rng: random.Random = field(default_factory=random.Random)
+    _options: tuple[tuple[FlowConfig, bool], ClientOptions] | None = None
+
+    def client_options(self) -> ClientOptions:
+        """One frozen ClientOptions per process and test (shared by every user: memory)."""
+        flow = self.config.flow
+        remote = self.policy.remote if self.policy is not None else True
+        key = (flow, remote)
+        if self._options is None or self._options[0] != key:
+            options = ClientOptions(
+                deployment_id=flow.deployment_id,
+                origin=flow.origin,
+                reply_timeout_s=flow.reply_timeout_s,
+                heartbeat_interval_s=flow.heartbeat_interval_s,
+                allow_fast_heartbeat=not remote,  # the echo limit binds remote targets only
+            )
+            self._options = (key, options)
+        return self._options[1]
 
     def next_user_id(self) -> int:
         """Unique across workers: the worker index in the high digits."""

@@ -8,32 +8,17 @@ the client through the reporter (style.md "Locust").
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import gevent
 from locust import User, constant, task
 from locust.exception import StopUser
 
-from harness.client.options import ClientOptions
 from harness.errors import UsageError
 from harness.loadgen.flow import ConversationFlow, guest_url
-from harness.loadgen.plugin import HarnessContext, context_of
+from harness.loadgen.plugin import context_of
 from harness.loadgen.reporting import StepReporter
 
 logger = logging.getLogger(__name__)
-
-
-def client_options(ctx: HarnessContext) -> ClientOptions:
-    """Client settings from the flow config; fast heartbeats only against loopback."""
-    flow = ctx.config.flow
-    remote = ctx.policy.remote if ctx.policy is not None else True
-    return ClientOptions(
-        deployment_id=flow.deployment_id,
-        origin=flow.origin,
-        reply_timeout_s=flow.reply_timeout_s,
-        heartbeat_interval_s=flow.heartbeat_interval_s,
-        allow_fast_heartbeat=not remote,
-    )
 
 
 class GuestUser(User):
@@ -41,20 +26,21 @@ class GuestUser(User):
 
     wait_time = constant(0)  # the flow paces itself (think time, open-model slots)
 
+    flow: ConversationFlow | None = None
+
     def on_start(self) -> None:
         ctx = context_of(self.environment)
-        if ctx.refusal is not None or ctx.policy is None:
-            logger.error("user not started: %s", ctx.refusal or "no target policy")
-            raise StopUser()
         self._ctx = ctx
+        if ctx.refusal is not None or ctx.policy is None:
+            return  # refused (logged once at test start); the task stops this user quietly
         user_id = ctx.next_user_id()
         reporter = StepReporter(self.environment.events.request.fire, ctx.recorder, ctx, user_id)
         try:
             url = guest_url(self.host or self.environment.host or "", ctx.config.flow.deployment_id)
-            options = client_options(ctx)
+            options = ctx.client_options()
         except UsageError as exc:
             logger.error("user not started: %s", exc)
-            raise StopUser() from None
+            return
         self.flow = ConversationFlow(
             url,
             ctx.config.flow,
@@ -68,15 +54,17 @@ class GuestUser(User):
 
     @task
     def converse(self) -> None:
+        flow = self.flow
+        if flow is None:
+            raise StopUser()  # a task's StopUser ends the user without a traceback
         arrivals = self._ctx.arrivals
         if arrivals is None:
-            self.flow.run_once()
+            flow.run_once()
             return
         slot = arrivals.claim()  # open model: start on schedule, record the intended time
         gevent.sleep(arrivals.delay_s(slot))
-        self.flow.run_once(slot, mode="close", pause=False)
+        flow.run_once(slot, mode="close", pause=False)
 
     def on_stop(self) -> None:
-        flow: Any = getattr(self, "flow", None)
-        if flow is not None:
-            flow.stop()
+        if self.flow is not None:
+            self.flow.stop()

@@ -153,3 +153,27 @@ def test_open_model_records_intended_start_times(tmp_path: Path) -> None:
     turns = ev[ev[s.STEP] == s.STEP_ON_MESSAGE]
     assert turns[s.INTENDED_NS].notna().all()
     assert (turns[s.TS_NS] >= turns[s.INTENDED_NS]).all()
+
+
+def test_resume_mode_reconnects_with_the_same_token(tmp_path: Path) -> None:
+    result = run_driver(
+        {
+            "run_dir": str(tmp_path / "run"),
+            "session_mode": "resume",
+            "messages_per_session": 1,
+            "think_time": "0.1s",
+            "heartbeat_interval": "0",
+            "typing": "off",
+        },
+        users=2,
+        seconds=3,
+    )
+    ev = _events(result)
+    connects = ev[ev[s.STEP] == s.STEP_CONNECT]
+    per_token = connects.groupby(s.SESSION_TOKEN)[s.CONN_ID].agg(list)
+    assert len(per_token) == 2  # one guest token per user, kept across reconnects
+    for conn_ids in per_token:
+        assert len(conn_ids) >= 2 and sorted(conn_ids) == list(range(1, len(conn_ids) + 1))
+    summary = _summary(result)
+    assert summary["sessions"] == 2 and summary["upgrades"] == len(connects)
+    _check_accounting(ev, summary)
