@@ -334,6 +334,7 @@ class GuestClient:
         text: str | None = None,
         want_reply: bool = False,
         wait: bool = True,
+        custom_id: bool = False,
     ) -> tuple[Pending, int, int]:
         """Register, encode and send one request; returns (pending, wall ts, bytes sent).
 
@@ -346,7 +347,14 @@ class GuestClient:
         now = time.perf_counter_ns()
         if session.pending_count:
             self._dispatch(session.expire(now), 0)
-        pending = session.begin(kind, tracing_id, now, text=text, want_reply=want_reply)
+        pending = session.begin(
+            kind,
+            tracing_id,
+            now,
+            text=text,
+            want_reply=want_reply,
+            custom_message_id=tracing_id if custom_id else None,
+        )
         if wait:
             pending.waiter = gevent.event.Event()
         ts = time.time_ns()
@@ -476,12 +484,14 @@ class GuestClient:
 
     def _turn(self, message: dict[str, Any], text: str | None, intended_ns: int | None) -> None:
         token = self.token
+        tag = self.options.send_custom_message_id  # §7.3 rule 2, for servers without rule 1
         pending, ts, size = self._start(
             Kind.MESSAGE,
             "onMessage",
-            lambda tid: wire.on_message(token, tid, message),
+            lambda tid: wire.on_message(token, tid, wire.tagged(message, tid) if tag else message),
             text=text,
             want_reply=True,
+            custom_id=tag,
         )
         self._await(pending)
         exc = self._outcome(

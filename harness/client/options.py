@@ -36,6 +36,7 @@ class ClientOptions:
     allow_fast_heartbeat: bool = False
     max_retry_after_s: float = 10.0  # a 429's retryAfter is honoured up to this bound
     close_on_connection_closed_event: bool = True  # protocol.md §3.2: clients close with 1000
+    send_custom_message_id: bool = False  # §7.3 rule 2: also tag texts with customMessageId
 
     def __post_init__(self) -> None:
         for name in ("tcp_timeout_s", "tls_timeout_s", "upgrade_timeout_s", "read_timeout_s"):

@@ -45,6 +45,11 @@ def event_message(event: dict[str, Any]) -> dict[str, Any]:
     return {"type": "Event", "events": [event]}
 
 
+def tagged(message: dict[str, Any], custom_message_id: str) -> dict[str, Any]:
+    """``message`` with ``metadata.customMessageId`` (§2.3; echoed back, §7.3 rule 2)."""
+    return {**message, "metadata": {"customMessageId": custom_message_id}}
+
+
 TYPING_ON: Final = {"eventType": "Typing", "typing": {"type": "On"}}
 
 

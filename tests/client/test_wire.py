@@ -63,3 +63,9 @@ def test_tracing_ids_are_fresh_uuid4() -> None:
     for value in list(ids)[:200]:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
+
+
+def test_tagged_message_carries_the_custom_message_id() -> None:
+    data = wire.on_message("tok", "tid", wire.tagged(wire.text_message("hi"), "cm-1"))
+    action = codec.decode_client(data)
+    assert action.message.metadata == {"customMessageId": "cm-1"}  # type: ignore[union-attr]
