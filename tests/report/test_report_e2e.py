@@ -19,6 +19,59 @@ FAULTS = (
 )
 
 
+def _locust(run_dir: Path, *args: str) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        "10",
+        "-r",
+        "10",
+        "--think-time",
+        "0.2s",
+        "--run-dir",
+        str(run_dir),
+        *args,
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    # Locust exits 1 when requests failed, which injected faults guarantee.
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+
+
+def test_idle_timeout_is_detected(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    _locust(
+        run_dir,
+        "-t",
+        "8s",
+        "--messages-per-session",
+        "2",
+        "--session-mode",
+        "keep",
+        "--sim-args",
+        "--idle-timeout 2s",
+    )
+    assert main(["report", str(run_dir), "--no-plots"]) == 0
+    doc = json.loads((run_dir / "report.json").read_text())
+    assert doc["close_codes"].get("1001", 0) >= 5
+    idle = doc["survival"]["detected_idle_timeout_s"]
+    # measured from the end of the last request, so a little under the server's 2 s timer
+    assert idle is not None and 1.7 <= idle <= 2.2, idle
+    assert any("idle timeout near" in d["text"] for d in doc["diagnoses"])
+
+
 def test_report_counts_equal_simulator_counts(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cmd = [

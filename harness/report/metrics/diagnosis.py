@@ -24,7 +24,7 @@ from harness.report.metrics.common import step_mask
 from harness.report.metrics.survival import detect_cluster
 
 #: A close within this long of the last request is not "after an idle time".
-MIN_IDLE_S = 2.0
+MIN_IDLE_S = 1.0
 _RATE_REASON = re.compile(r"rate|too many|429|throttl", re.IGNORECASE)
 
 
