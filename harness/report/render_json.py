@@ -50,7 +50,11 @@ def _thin(frame: pd.DataFrame, points: int = _CURVE_POINTS) -> pd.DataFrame:
 
 
 def steps_section(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    return {str(step): {str(k): v for k, v in row.items()} for step, row in table.iterrows()}
+    # to_dict("index") keeps each column's type (counts stay integers; iterrows would not)
+    return {
+        str(step): {str(k): v for k, v in row.items()}
+        for step, row in table.to_dict("index").items()
+    }
 
 
 def gate_records(results: list[GateResult]) -> list[dict[str, Any]]:

@@ -60,6 +60,8 @@ def test_report_writes_every_artefact(small_run: Path) -> None:
         "max_ms",
     }
     assert s_keys <= set(doc["steps"]["botReply"])
+    assert isinstance(doc["steps"]["botReply"]["count"], int)
+    assert isinstance(doc["steps"]["botReply"]["p50_ms"], float)
     assert [g["verdict"] for g in doc["slo"]] == ["pass", "fail", "inconclusive"]
     html = (small_run / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6
