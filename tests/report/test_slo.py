@@ -94,3 +94,44 @@ def test_slo_file(tmp_path: Path) -> None:
     path.write_text("[[gate]]\nmetric = 'botReply.p95'\n", encoding="utf-8")
     with pytest.raises(UsageError, match="needs metric, op and threshold"):
         load_slo_file(path)
+
+
+def test_observed_values_and_samples() -> None:
+    from harness.record import schema as s
+    from harness.report.build import build_report
+    from harness.report.load import RunData
+    from harness.report.observe import check_gates, observe
+
+    from .conftest import ev, frame
+
+    rows = [ev(s.STEP_CONNECT, i, lat_ms=1.0, conn_id=i, user_id=i) for i in range(8)]
+    rows += [ev(s.STEP_CONNECT, 9, ok=False, error="http_403", http_status=403)]
+    rows += [ev(s.STEP_CONNECT, 9, ok=False, error=s.ERR_RATE_LIMITED)]
+    rows += [ev(s.STEP_BOT_REPLY, i, lat_ms=float(i + 1), conn_id=0, user_id=0) for i in range(10)]
+    rows += [ev(s.STEP_BOT_REPLY, 11, ok=False, error="timeout", conn_id=0, user_id=0)] * 2
+    rows += [ev(s.STEP_CLOSE, 20, conn_id=i, user_id=i, close_code=1000) for i in range(6)]
+    rows += [ev(s.STEP_CLOSE, 20, conn_id=i, user_id=i, close_code=1006) for i in (6, 7)]
+    rows += [ev(s.STEP_INTEGRITY, 5, ok=False, error="duplicate")]
+    report = build_report(RunData(Path("r"), frame(rows), {}))
+    expected = {
+        "botReply.p95": (9.55, 10),
+        "botReply.max": (10.0, 10),
+        "botReply.failure_rate": (2 / 12, 12),
+        "connections.success_rate": (8 / 9, 9),
+        "connections.failed": (1.0, 10),
+        "connections.failures.http_403": (1.0, 10),
+        "close_codes.1006": (2.0, 8),
+        "close_codes.1006.share": (0.25, 8),
+        "close_codes.1011": (0.0, 8),
+        "errors.rate": (3 / 21, 21),  # 1 connect + 2 botReply failures of 18 + 3 attempts
+        "integrity.duplicate": (1.0, 0),
+    }
+    for metric, (value, samples) in expected.items():
+        got_value, got_samples = observe(report, metric)
+        assert got_value == pytest.approx(value), metric
+        assert got_samples == samples, metric
+    results = check_gates(
+        report,
+        [parse_gate("close_codes.1006 == 0 min=5"), parse_gate("botReply.p95 < 10ms min=11")],
+    )
+    assert [r.verdict for r in results] == ["fail", "inconclusive"]
