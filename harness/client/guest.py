@@ -245,7 +245,7 @@ class GuestClient:
             self._dispatch([session.protocol_error("binary frame (§1.5: text only)")], 0)
             return
         try:
-            frame = codec.decode_server(data)
+            frame = wire.decode(data)
         except ProtocolViolation as exc:
             self._dispatch([session.protocol_error(str(exc)[:200])], 0)
             return

@@ -8,8 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.client import wire
+from harness.errors import ProtocolViolation
 from harness.protocol import codec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "guest-api"
@@ -69,3 +72,67 @@ def test_tagged_message_carries_the_custom_message_id() -> None:
     data = wire.on_message("tok", "tid", wire.tagged(wire.text_message("hi"), "cm-1"))
     action = codec.decode_client(data)
     assert action.message.metadata == {"customMessageId": "cm-1"}  # type: ignore[union-attr]
+
+
+# --- decode: the StructuredMessage fast path equals the reference codec -----------------------
+
+STRUCTURED = [
+    g
+    for g in (golden(p.name) for p in sorted(FIXTURES.glob("server-*.json")))
+    if g.get("class") == "StructuredMessage"
+]
+BODY_KEYS = [
+    "id",
+    "type",
+    "text",
+    "direction",
+    "channel",
+    "content",
+    "events",
+    "metadata",
+    "originatingEntity",
+]
+ENVELOPE = ["type", "class", "code", "tracingId", "body"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def structured_variants(draw: st.DrawFn) -> bytes:
+    frame = orjson.loads(orjson.dumps(draw(st.sampled_from(STRUCTURED))))
+    for _ in range(draw(st.integers(0, 3))):
+        body = frame.get("body")
+        if isinstance(body, dict) and draw(st.booleans()):
+            target, key = body, draw(st.sampled_from(BODY_KEYS))
+        else:
+            target, key = frame, draw(st.sampled_from(ENVELOPE))
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = draw(json_values | st.lists(json_values | st.just({}), max_size=3))
+    return orjson.dumps(frame)
+
+
+def _result(decode: Any, data: bytes) -> tuple[str, Any]:
+    try:
+        return "frame", decode(data)
+    except ProtocolViolation as exc:
+        return "error", str(exc)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(structured_variants(), st.binary(max_size=40), json_values.map(orjson.dumps)))
+def test_fast_decode_equals_the_codec(data: bytes) -> None:
+    assert _result(wire.decode, data) == _result(codec.decode_server, data)
+
+
+def test_fast_decode_takes_the_fast_path_for_golden_frames() -> None:
+    for frame in STRUCTURED:
+        data = orjson.dumps(frame)
+        assert wire._structured(frame) is not None  # not silently falling back
+        assert wire.decode(data) == codec.decode_server(data)
