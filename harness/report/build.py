@@ -36,7 +36,12 @@ from harness.report.metrics.survival import (
     connection_lifetimes,
     survival_curve,
 )
-from harness.report.metrics.timeseries import coarsen_load_series, load_series, step_series
+from harness.report.metrics.timeseries import (
+    coarsen_load_series,
+    load_series,
+    step_series,
+    with_failures,
+)
 
 #: Number of progress stages build_report announces.
 BUILD_STAGES = 9
@@ -150,7 +155,9 @@ def _time_sections(
     on_stage("generator health")
     health = health_windows(events, t0, config.health_window_s, config.health)
     on_stage("time series")
-    sseries = {w: step_series(samples, t0, w) for w in config.windows_s}
+    sseries = {
+        w: with_failures(step_series(samples, t0, w), events, t0, w) for w in config.windows_s
+    }
     lseries = _load_series_all(events, t0, config.windows_s)
     lseries = {w: _flag_saturated(f, health, config.health_window_s) for w, f in lseries.items()}
     on_stage("soak drift")

@@ -53,6 +53,28 @@ def step_series(samples: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFr
     return out.sort_values([WINDOW_S, "step"], ignore_index=True)
 
 
+def with_failures(
+    series: pd.DataFrame, events: pd.DataFrame, t0_ns: int, window_s: float
+) -> pd.DataFrame:
+    """Add ``failures`` (rate-limited excluded) per (window, step) to a step_series frame;
+    windows where a step only failed get a row with count 0 and no percentiles."""
+    codes, names = step_codes(events)
+    wanted = [i for i, name in enumerate(names) if name in s.LATENCY_STEPS]
+    fail = failure_mask(events) & np.isin(codes, wanted)
+    width = round(window_s * 1e9)
+    failed = pd.DataFrame(
+        {
+            WINDOW_S: ((events[s.TS_NS].to_numpy()[fail] - t0_ns) // width) * window_s,
+            "step": np.asarray([*names, ""], dtype=object)[codes[fail]],
+        }
+    )
+    counts = failed.groupby([WINDOW_S, "step"]).size().rename("failures").reset_index()
+    out = series.merge(counts, on=[WINDOW_S, "step"], how="outer")
+    out["count"] = out["count"].fillna(0).astype(np.int64)
+    out["failures"] = out["failures"].fillna(0).astype(np.int64)
+    return out.sort_values([WINDOW_S, "step"], ignore_index=True)
+
+
 def _active_from_generator(events: pd.DataFrame, win: np.ndarray, n: int) -> np.ndarray | None:
     """Sum over workers of each worker's mean reported active connections per window."""
     mask = step_mask(events, s.STEP_GENERATOR)
