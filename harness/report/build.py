@@ -38,6 +38,7 @@ from harness.report.metrics.survival import (
 )
 from harness.report.metrics.timeseries import (
     coarsen_load_series,
+    failed_rows,
     load_series,
     step_series,
     with_failures,
@@ -155,8 +156,9 @@ def _time_sections(
     on_stage("generator health")
     health = health_windows(events, t0, config.health_window_s, config.health)
     on_stage("time series")
+    failed = failed_rows(events)
     sseries = {
-        w: with_failures(step_series(samples, t0, w), events, t0, w) for w in config.windows_s
+        w: with_failures(step_series(samples, t0, w), failed, t0, w) for w in config.windows_s
     }
     lseries = _load_series_all(events, t0, config.windows_s)
     lseries = {w: _flag_saturated(f, health, config.health_window_s) for w, f in lseries.items()}

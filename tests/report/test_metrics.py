@@ -155,9 +155,9 @@ def test_time_series_windows() -> None:
     assert echo["count"].tolist() == [2]
     assert echo["p50_ms"].tolist() == [2.0]
     assert echo["p95_ms"].tolist() == pytest.approx([2.9])
-    from harness.report.metrics.timeseries import with_failures
+    from harness.report.metrics.timeseries import failed_rows, with_failures
 
-    both = with_failures(steps, events, T0, 1.0)
+    both = with_failures(steps, failed_rows(events), T0, 1.0)
     echo = both[both["step"] == s.STEP_ECHO].reset_index(drop=True)
     assert echo[["window_start_s", "count", "failures"]].to_numpy().tolist() == [
         [0.0, 2, 0],

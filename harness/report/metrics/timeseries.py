@@ -53,22 +53,28 @@ def step_series(samples: pd.DataFrame, t0_ns: int, window_s: float) -> pd.DataFr
     return out.sort_values([WINDOW_S, "step"], ignore_index=True)
 
 
-def with_failures(
-    series: pd.DataFrame, events: pd.DataFrame, t0_ns: int, window_s: float
-) -> pd.DataFrame:
-    """Add ``failures`` (rate-limited excluded) per (window, step) to a step_series frame;
-    windows where a step only failed get a row with count 0 and no percentiles."""
+def failed_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The failed latency-step rows (rate-limited excluded): columns ts_ns, step."""
     codes, names = step_codes(events)
     wanted = [i for i, name in enumerate(names) if name in s.LATENCY_STEPS]
     fail = failure_mask(events) & np.isin(codes, wanted)
-    width = round(window_s * 1e9)
-    failed = pd.DataFrame(
+    return pd.DataFrame(
         {
-            WINDOW_S: ((events[s.TS_NS].to_numpy()[fail] - t0_ns) // width) * window_s,
+            s.TS_NS: events[s.TS_NS].to_numpy()[fail],
             "step": np.asarray([*names, ""], dtype=object)[codes[fail]],
         }
     )
-    counts = failed.groupby([WINDOW_S, "step"]).size().rename("failures").reset_index()
+
+
+def with_failures(
+    series: pd.DataFrame, failed: pd.DataFrame, t0_ns: int, window_s: float
+) -> pd.DataFrame:
+    """Add ``failures`` per (window, step) from a failed_rows frame to a step_series frame;
+    windows where a step only failed get a row with count 0 and no percentiles."""
+    width = round(window_s * 1e9)
+    windows = ((failed[s.TS_NS].to_numpy() - t0_ns) // width) * window_s
+    keyed = pd.DataFrame({WINDOW_S: windows, "step": failed["step"].to_numpy()})
+    counts = keyed.groupby([WINDOW_S, "step"]).size().rename("failures").reset_index()
     out = series.merge(counts, on=[WINDOW_S, "step"], how="outer")
     out["count"] = out["count"].fillna(0).astype(np.int64)
     out["failures"] = out["failures"].fillna(0).astype(np.int64)
