@@ -7,20 +7,22 @@ re-exported here so callers need only this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from harness.protocol.session import IntegrityCounters
 
 __all__ = ["IntegrityCounters", "StepOutcome"]
 
 
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
+class StepOutcome(NamedTuple):
     """One measured thing: a step's start, duration and result.
 
     ``latency_us`` is ``perf_counter_ns`` based and None for fire-and-forget steps (a typing
     send is not a 0 ms request). ``detail`` is short free text and never holds a token's
     secret, an auth code or a JWT.
+
+    A NamedTuple rather than a frozen dataclass: two are built per turn on the hot path, and a
+    NamedTuple builds 3-4x faster with the same constructor, fields and immutability.
     """
 
     step: str
