@@ -117,7 +117,11 @@ def _table(
         s.RUN_ID: _strings(["bench"], np.zeros(rows, np.int32)),
         s.WORKER_ID: _strings([f"w{worker}"], np.zeros(rows, np.int32)),
         s.USER_ID: pa.array(np.where(conn >= 0, conn // 4, 0), mask=conn < 0),
-        s.SESSION_TOKEN: pa.nulls(rows, pa.string()),
+        # one guest token per connection (UUID-sized strings), none on generator rows
+        s.SESSION_TOKEN: pa.DictionaryArray.from_arrays(
+            pa.array(np.maximum(conn, 0).astype(np.int32), mask=conn < 0),
+            pa.array([f"{worker:08x}-0000-4000-8000-{c:012x}" for c in range(int(conn.max()) + 1)]),
+        ).cast(pa.string()),
         s.CONN_ID: pa.array(conn, mask=conn < 0),
         s.STEP: pa.DictionaryArray.from_arrays(
             pa.array(step.astype(np.int32)), pa.array(names)

@@ -140,11 +140,11 @@ class _Columns:
     def __init__(self, names: Sequence[str], rows: int) -> None:
         self.names = [SCHEDULE_LAG_US if n == s.INTENDED_NS else n for n in names]
         self.arrays: dict[str, np.ndarray] = {}
-        self.categories: dict[str, list[str]] = {}
+        self.categories: dict[str, dict[str, int]] = {}
         for name in self.names:
             self.arrays[name] = np.empty(rows, dtype=self._dtype(name))
             if name in _STRING_COLUMNS:
-                self.categories[name] = []
+                self.categories[name] = {}
         self.filled = 0
 
     @staticmethod
@@ -159,19 +159,17 @@ class _Columns:
 
     def _fill_codes(self, name: str, col: pa.ChunkedArray, out: np.ndarray) -> None:
         """Dictionary indices remapped onto the run-wide category list (-1 = null)."""
-        cats = self.categories[name]
-        known = pd.Index(cats)
+        lookup = self.categories[name]  # value -> run-wide code, in first-seen order
+        col = col.unify_dictionaries()  # every chunk now shares one dictionary: map it once
+        if col.num_chunks == 0 or col.null_count == len(col):
+            out[:] = -1
+            return
+        values = col.chunk(0).dictionary.to_pylist()
+        codes = [-1 if v is None else lookup.setdefault(v, len(lookup)) for v in values]
+        mapping = np.array([*codes, -1], dtype=np.int32)
         pos = 0
-        for chunk in col.unify_dictionaries().chunks:
+        for chunk in col.chunks:
             n = len(chunk)
-            if chunk.null_count == n:
-                out[pos : pos + n] = -1
-                pos += n
-                continue
-            values = chunk.dictionary.to_pylist()
-            cats.extend(v for v in dict.fromkeys(values) if v not in known)
-            known = pd.Index(cats)
-            mapping = np.append(known.get_indexer(values), -1).astype(np.int32)
             idx = chunk.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
             np.take(mapping, idx, out=out[pos : pos + n])
             pos += n
@@ -211,7 +209,7 @@ class _Columns:
         for name in self.names:
             arr = self.arrays[name][: self.filled]
             if name in _STRING_COLUMNS:
-                cats = pd.Index(self.categories[name], dtype=object)
+                cats = pd.Index(list(self.categories[name]), dtype=object)
                 out[name] = pd.Categorical.from_codes(arr, categories=cats, validate=False)
             else:
                 out[name] = arr
