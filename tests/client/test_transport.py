@@ -256,3 +256,20 @@ def test_text_frame_matches_websocket_client_framing(size: int) -> None:
     frame = ABNF.create_frame(payload, ABNF.OPCODE_TEXT)
     frame.get_mask_key = lambda n: key
     assert text_frame(payload, key) == frame.format()
+
+
+def test_origin_and_extra_headers_reach_the_server(script_server: Callable[..., object]) -> None:
+    import json
+
+    server = script_server()
+    url: str = server.url  # type: ignore[attr-defined]
+    for origin, expected in ((None, None), ("https://site.example", "https://site.example")):
+        opts = TransportOptions(origin=origin, headers={"X-Load-Test": "guest-harness"})
+        transport = Transport.connect(url, opts)
+        reader = Reader(transport)
+        transport.send_text(b"headers")
+        headers = json.loads(reader.next()[1])
+        assert headers.get("origin") == expected  # §1.3: no Origin unless asked for
+        assert headers["x-load-test"] == "guest-harness"
+        transport.send_close()
+        assert reader.close().code == 1000

@@ -12,6 +12,7 @@ Commands, one per text frame from the client (space separated):
   ``frag N HEX``  one message in N fragments          ``big N``  a text frame of N bytes
   ``slow SECONDS HEX``  a frame written in two parts, SECONDS apart
   ``deaf``    stop reading the socket (a client close is never answered)
+  ``headers``  answer the upgrade request's headers as a JSON object (lower-case names)
 Modes: ``--reject STATUS`` refuses every upgrade with a body and an ``X-Test`` header;
 ``--hang`` accepts TCP and never answers; ``--certfile/--keyfile`` serve TLS.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import ssl
 import sys
 from http import HTTPStatus
@@ -67,6 +69,9 @@ async def _command(ws: ServerConnection, words: list[str]) -> None:
         assert ws.transport is not None
         ws.transport.pause_reading()
         await ws.send("deaf-ok")
+    elif cmd == "headers":  # the upgrade request's headers, as JSON
+        assert ws.request is not None
+        await ws.send(json.dumps({k.lower(): v for k, v in ws.request.headers.raw_items()}))
     elif cmd == "many":
         data = bytes.fromhex(words[2])
         for _ in range(int(words[1])):
