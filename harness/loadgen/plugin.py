@@ -58,6 +58,7 @@ class HarnessContext:
     active_connections: int = 0
     user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     finished: bool = False
+    drained: bool = False  # master: the workers' last events of this test are in
     sigterm: Any = None
     #: one generator per process for think times (a Random per user would cost 2.5 KiB each)
     rng: random.Random = field(default_factory=random.Random)
@@ -197,6 +198,7 @@ def _on_test_start(ctx: HarnessContext) -> None:
     if shape.kind == "open":
         ctx.arrivals = ArrivalSchedule(shape.arrival_rate / _workers(env))
     if ctx.recording is not None:
+        ctx.drained = False
         ctx.recording.start_sampling()
 
 
@@ -204,8 +206,16 @@ def _on_test_stop(ctx: HarnessContext) -> None:
     if ctx.recording is None:
         return
     ctx.recording.stop_sampling()
-    ctx.recording.drain_workers(_drain_timeout(ctx))
+    _drain(ctx)
     ctx.recording.flush()
+
+
+def _drain(ctx: HarnessContext) -> None:
+    """Master: collect the workers' last events once per test (after a quit the workers, and
+    the master's receiver, are gone: asking again would only wait out the timeout)."""
+    if ctx.recording is not None and not ctx.drained:
+        ctx.recording.drain_workers(_drain_timeout(ctx))
+        ctx.drained = True
 
 
 def _drain_timeout(ctx: HarnessContext) -> float:
@@ -227,7 +237,7 @@ def finish(ctx: HarnessContext) -> None:
     if ctx.role == "local":
         runner.stop()  # users close their sockets; the close rows are recorded
     if ctx.recording is not None:
-        ctx.recording.drain_workers(_drain_timeout(ctx))
+        _drain(ctx)
         ctx.recording.close()
     if ctx.simulator is not None:
         summary = ctx.simulator.stop()
