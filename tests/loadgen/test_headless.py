@@ -102,3 +102,36 @@ def test_sigterm_flushes_everything(tmp_path: Path, locust_env: dict[str, str]) 
     # every send completed before the signal has its row; a turn cut mid-wait has none
     in_flight = summary["messages"] - (len(sent) - limited)
     assert 0 <= in_flight <= 10
+
+
+def test_remote_host_is_refused_before_any_traffic(locust_env: dict[str, str]) -> None:
+    """The safety rail: a non-loopback host without opt-in exits non-zero with one line
+    (10.0.0.1 is never contacted: the check runs before any user exists)."""
+    args = ["--headless", "-u", "1", "-r", "1", "-t", "2s", "--host", "ws://10.0.0.1:9"]
+    proc = subprocess.run(
+        locust_cmd(*args, "--no-record"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=locust_env,
+        check=False,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if "refusing" in line]
+    assert len(lines) == 1 and "--allow-remote-target" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_step_shape_drives_the_users(tmp_path: Path, locust_env: dict[str, str]) -> None:
+    """``--shape step`` ends the run by itself and reaches its peak in steps."""
+    run_dir = tmp_path / "run"
+    args = ["--headless", "--shape", "step", "--peak-users", "4", "--step-users", "2"]
+    args += ["--step-time", "3s", "--think-time", "0.5s", "--run-dir", str(run_dir)]
+    _run(args, locust_env)  # no -t: the shape's own end stops the test
+    ev, info = _load(run_dir)
+    connects = ev[ev[s.STEP] == s.STEP_CONNECT].sort_values(s.TS_NS)
+    first = connects.groupby(s.USER_ID)[s.TS_NS].min().sort_values().to_numpy()
+    assert len(first) == 4
+    assert first[2] - first[1] > 2e9  # the second step starts one step-time later
+    assert info["shape"] == "step"
