@@ -92,6 +92,7 @@ class GuestClient:
         "_notice",
         "_reader",
         "_session",
+        "_tracing_id",
         "_transport",
         "close_info",
         "conn_id",
@@ -123,6 +124,7 @@ class GuestClient:
         self._notice: gevent.event.Event | None = None
         self._hb: Heartbeat | None = None
         self._last_echo_ns = 0
+        self._tracing_id = wire.TracingIds()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -343,7 +345,7 @@ class GuestClient:
             UnexpectedClose: the send failed because the socket is gone (reported as ``step``).
         """
         session, transport = self._live()
-        tracing_id = wire.new_tracing_id()
+        tracing_id = self._tracing_id()
         now = time.perf_counter_ns()
         if session.pending_count:
             self._dispatch(session.expire(now), 0)

@@ -136,3 +136,12 @@ def test_fast_decode_takes_the_fast_path_for_golden_frames() -> None:
         data = orjson.dumps(frame)
         assert wire._structured(frame) is not None  # not silently falling back
         assert wire.decode(data) == codec.decode_server(data)
+
+
+def test_per_client_tracing_ids_are_unique_uuid4() -> None:
+    first, second = wire.TracingIds(), wire.TracingIds()
+    ids = [first() for _ in range(5000)] + [second() for _ in range(5000)]
+    assert len(set(ids)) == 10_000
+    for value in ids[::500]:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
