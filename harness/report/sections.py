@@ -164,11 +164,15 @@ def soak_section(report: Report) -> Section:
     return Section("Soak drift", text, [frame_table(table)])
 
 
+def _seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:.1f} s"
+
+
 def survival_section(report: Report) -> Section:
     d = report.detected
     text = [
-        f"Detected idle timeout: {fmt(d.get('idle_timeout_s'), 1)} s; detected max connection "
-        f"age: {fmt(d.get('max_age_s'), 1)} s.",
+        f"Detected idle timeout: {_seconds(d.get('idle_timeout_s'))}; detected max connection "
+        f"age: {_seconds(d.get('max_age_s'))}.",
         "Kaplan-Meier survival of established connections (open at the end = censored).",
     ]
     return Section("Session survival", text, [], ["survival"])
