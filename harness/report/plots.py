@@ -152,14 +152,18 @@ def survival(report: Report) -> bytes:
     curve = _thin(report.survival)
     ax.step(curve[AGE_S], curve["survival"], where="post", color="black", label="still open (KM)")
     by_code: pd.DataFrame = report.survival_by_code
+    end = float(curve[AGE_S].max()) if len(curve) else 0.0
     for code, full in by_code.groupby("close_code"):
         part = _thin(full)
-        ax.step(part[AGE_S], part["cumulative_share"], where="post", label=f"closed with {code}")
+        # hold each line flat to the oldest age so the curves read as shares at any age
+        x = np.append(part[AGE_S].to_numpy(float), end)
+        y = np.append(part["cumulative_share"].to_numpy(float), part["cumulative_share"].iloc[-1])
+        ax.step(x, y, where="post", label=f"closed with {code}")
     for key, label in (("idle_timeout_s", "idle timeout"), ("max_age_s", "max age")):
         value = report.detected.get(key)
         if value is not None:
             ax.axvline(value, color="grey", ls="--")
-            ax.annotate(f"{label} ≈ {value:.0f} s", (value, 0.5), rotation=90, fontsize="small")
+            ax.annotate(f"{label} ≈ {value:.1f} s", (value, 0.5), rotation=90, fontsize="small")
     ax.set_xlabel("connection age (s)")
     ax.set_ylabel("share of connections")
     ax.set_ylim(-0.02, 1.02)
