@@ -11,13 +11,17 @@ also ends every shape.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
 from locust import LoadTestShape
 
+from harness.errors import UsageError
 from harness.loadgen.config import ShapeConfig, shape_config
+
+logger = logging.getLogger(__name__)
 
 Tick = tuple[int, float] | None
 #: Spawn rate used when a shape wants a step change "at once" (per second, all workers).
@@ -110,6 +114,10 @@ class HarnessShape(LoadTestShape):
     def tick(self) -> Tick:
         runner: Any = self.runner
         options = runner.environment.parsed_options if runner is not None else None
-        config = shape_config(vars(options) if options is not None else {})
+        try:
+            config = shape_config(vars(options) if options is not None else {})
+        except UsageError as exc:  # e.g. a bad value typed into the web UI: stop, say why
+            logger.error("shape stopped: %s", exc)
+            return None
         elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]  # Locust API
         return plan(config, elapsed)

@@ -12,7 +12,6 @@ distributed worker does not know the master's run directory when it records.
 
 from __future__ import annotations
 
-import threading
 from operator import itemgetter
 from typing import Final
 
@@ -58,14 +57,13 @@ def _clip(text: str | None) -> str | None:
 class Recorder:
     """Collects rows; :meth:`take_batch` swaps the buffer out and converts it to Arrow.
 
-    Safe to call from greenlets of one thread; the swap is guarded by a lock so a thread-based
-    caller (the SIGTERM path, a benchmark thread) cannot lose rows either.
+    Meant for the greenlets of one thread (a Locust process): the swap cannot interleave with
+    an append there, so no row is lost or written twice. It is not a cross-thread queue.
     """
 
     def __init__(self) -> None:
         self._rows: list[StepRow] = []
         self._health: list[tuple[int, float, float, int, int]] = []
-        self._lock = threading.Lock()
         self.rows_recorded = 0
 
     def __len__(self) -> int:
@@ -88,9 +86,8 @@ class Recorder:
 
     def take_batch(self) -> pa.Table | None:
         """Return everything buffered so far as one table (None when empty) and clear."""
-        with self._lock:
-            rows, self._rows = self._rows, []
-            health, self._health = self._health, []
+        rows, self._rows = self._rows, []
+        health, self._health = self._health, []
         if not rows and not health:
             return None
         self.rows_recorded += len(rows) + len(health)
