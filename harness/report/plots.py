@@ -134,7 +134,10 @@ def latency_cdf(report: Report) -> bytes:
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of samples ≤ x")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    if any(len(cdf) for cdf in report.cdfs.values()):
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no latency samples", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Latency CDF per step")
     return _png(fig)
 

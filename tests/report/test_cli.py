@@ -135,3 +135,26 @@ def test_progress_bar_on_request(small_run: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "read w0-0.parquet" in err
     assert "[##############################]" in err  # the bar reaches the end
+
+
+def test_runs_without_latency_samples_still_report(tmp_path: Path) -> None:
+    refused = [ev(s.STEP_CONNECT, i / 10, ok=False, error="refused", lat_ms=1.0) for i in range(50)]
+    run = write_run(tmp_path / "refused", [refused])
+    assert (
+        main(
+            [
+                "report",
+                str(run),
+                "--slo",
+                "botReply.p95 < 1s",
+                "--slo",
+                "connections.success_rate > 50%",
+            ]
+        )
+        == 1
+    )
+    doc = json.loads((run / "report.json").read_text())
+    assert doc["connections"]["failures_by_reason"] == {"refused": 50}
+    assert doc["steps"]["botReply"]["p95_ms"] is None
+    assert [g["verdict"] for g in doc["slo"]] == ["inconclusive", "fail"]
+    assert (run / "report.html").read_text().count("data:image/png;base64,") == 6
