@@ -178,7 +178,8 @@ class ConversationFlow:
                 if planned is not None:
                     planned += int(pause * 1e9)
                     pause = max(0.0, (planned - time.time_ns()) / 1e9)
-                self.sleep(pause)
+                if pause > 0:  # a zero think time adds no extra yield to the hub
+                    self.sleep(pause)
             if client.closed:
                 return
             try:
