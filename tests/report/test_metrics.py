@@ -211,3 +211,12 @@ def test_generator_saturation_flags_windows() -> None:
     summary = health_summary(windows)
     assert (summary.saturated_windows, summary.windows, summary.trustworthy) == (2, 4, False)
     assert summary.max_lag_ms == pytest.approx(80.0)
+
+
+def test_sample_order_with_zero_and_negative_latencies() -> None:
+    # the fast integer-view sort applies to non-negative samples only
+    for values, p50 in (([3.0, 0.0, -0.0, 1.0, 2.0], 1.0), ([2.0, -1.0, 1.0], 1.0)):
+        rows = [ev(s.STEP_ECHO, i, lat_ms=v) for i, v in enumerate(values)]
+        samples = latency_samples(frame(rows))
+        assert samples["latency_ms"].tolist() == sorted(values)
+        assert step_latency(frame(rows)).loc[s.STEP_ECHO, "p50_ms"] == p50

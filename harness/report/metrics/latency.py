@@ -62,7 +62,8 @@ def latency_samples(events: pd.DataFrame, steps: tuple[str, ...] = s.LATENCY_STE
     for step in steps:
         mask = step_mask(events, step) & ok & ~np.isnan(lat_all)
         lat = lat_all[mask]
-        order = np.argsort(lat)
+        # Non-negative float64s order like their int64 bit patterns; that sort is faster.
+        order = np.argsort(lat.view(np.int64) if lat.size and lat.min() >= 0 else lat)
         parts.append((step, ts_all[mask][order], lat[order] / 1000.0))
     return pd.DataFrame(
         {
