@@ -89,8 +89,11 @@ def grouped_quantiles(
     """
     if values.size == 0:
         return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, len(qs))))
-    order = np.arange(values.size) if presorted else np.argsort(values, kind="stable")
-    order = order[_stable_int_argsort(groups[order])]
+    if presorted:
+        order = _stable_int_argsort(groups)
+    else:
+        by_value = np.argsort(values, kind="stable")
+        order = by_value[_stable_int_argsort(groups[by_value])]
     sorted_vals, gs = values[order], groups[order]
     starts = np.concatenate(([0], np.flatnonzero(np.diff(gs)) + 1))
     counts = np.diff(np.concatenate((starts, [gs.size])))
