@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,20 @@ def run_driver(options: dict[str, Any], users: int, seconds: float) -> dict[str,
 def locust_cmd(*args: str) -> list[str]:
     """``locust -f locustfiles/guest.py ARGS`` with this interpreter's locust."""
     return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port (Locust's master cannot bind port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def master_args() -> list[str]:
+    """Keep a distributed run's master on loopback, on its own port (not the shared 5557)."""
+    port = str(free_port())
+    return ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pandas as pd
 from harness.record import schema as s
 from harness.record.shards import read_events
 
-from .conftest import ROOT, locust_cmd
+from .conftest import ROOT, locust_cmd, master_args
 
 
 def _run(args: list[str], env: dict[str, str], timeout_s: float = 90) -> None:
@@ -60,7 +60,7 @@ def test_headless_embedded_simulator(tmp_path: Path, locust_env: dict[str, str])
 
 def test_headless_processes_2(tmp_path: Path, locust_env: dict[str, str]) -> None:
     run_dir = tmp_path / "run"
-    args = ["--headless", "-u", "20", "-r", "10", "-t", "10s", "--processes", "2"]
+    args = ["--headless", "-u", "20", "-r", "10", "-t", "10s", "--processes", "2", *master_args()]
     _run([*args, "--run-dir", str(run_dir)], locust_env)
     ev, info = _load(run_dir)
     assert set(ev[s.WORKER_ID]) == {"worker0", "worker1"}
