@@ -126,12 +126,12 @@ def install(
     setattr(environment, _ATTR, ctx)
     if role != "worker":
         _prepare_target(ctx)
-        if config.record or config.run_dir is not None:
-            run_dir = config.run_dir or default_run_dir()
-            options = vars(environment.parsed_options) if environment.parsed_options else {}
-            ctx.run_info = RunInfo(run_dir, environment.host, redact_options(options))
-            ctx.run_info.write()
-            logger.info("run directory: %s", run_dir)
+        try:
+            _start_run_dir(ctx)
+        except BaseException:
+            if ctx.simulator is not None:  # never leave the child behind on a failed start
+                ctx.simulator.stop()
+            raise
     if config.record:
         ctx.recorder = Recorder()
         run_dir_path: Path | None = ctx.run_info.run_dir if ctx.run_info else None
@@ -150,6 +150,25 @@ def install(
     events.test_start.add_listener(lambda **kw: _on_test_start(ctx))
     events.test_stop.add_listener(lambda **kw: _on_test_stop(ctx))
     events.quitting.add_listener(lambda **kw: finish(ctx))
+
+
+def _start_run_dir(ctx: HarnessContext) -> None:
+    """Create the run directory and write the first run.json.
+
+    Raises:
+        UsageError: the run directory cannot be written (one line, names the path).
+    """
+    config, env = ctx.config, ctx.environment
+    if not (config.record or config.run_dir is not None):
+        return
+    run_dir = config.run_dir or default_run_dir()
+    options = vars(env.parsed_options) if env.parsed_options else {}
+    ctx.run_info = RunInfo(run_dir, env.host, redact_options(options))
+    try:
+        ctx.run_info.write()
+    except OSError as exc:
+        raise UsageError(f"cannot write the run directory {run_dir}: {exc.strerror}") from exc
+    logger.info("run directory: %s", run_dir)
 
 
 def _on_sigterm(ctx: HarnessContext) -> None:
