@@ -167,3 +167,35 @@ def test_soak_analysis_covers_latency_errors_and_rss() -> None:
     assert table.loc["errors.rate", "verdict"] == "drifting"
     assert table.loc["generator.rss", "slope_per_hour"] == pytest.approx(100.0)
     assert table.loc["generator.rss", "verdict"] == "drifting"
+
+
+def test_lifetimes_same_with_tokens_and_plain_strings() -> None:
+    rows: list[dict[str, object]] = []
+    for i in range(6):  # two conversations per user, each conn_id 1, told apart by the token
+        for k, start in enumerate((0.0, 50.0)):
+            tok = f"tok-{i}-{k}"
+            rows += [
+                ev(s.STEP_CONNECT, start + i, lat_ms=1.0, conn_id=1, user_id=i, session_token=tok),
+                ev(s.STEP_ECHO, start + i + 5, lat_ms=0.5, conn_id=1, user_id=i, session_token=tok),
+                ev(
+                    s.STEP_CLOSE,
+                    start + i + 20,
+                    conn_id=1,
+                    user_id=i,
+                    session_token=tok,
+                    close_code=1001,
+                    close_initiator="server",
+                ),
+            ]
+    events = frame(rows)
+    life = connection_lifetimes(events, T0 + 100 * SEC)
+    assert len(life) == 12
+    assert life["age_s"].tolist() == pytest.approx([20.0] * 12)
+    assert life["idle_s"].tolist() == pytest.approx([15.0 - 0.0005] * 12)
+    plain = events.astype({c: object for c in events.columns if events[c].dtype == "category"})
+    pdt.assert_frame_equal(
+        connection_lifetimes(plain, T0 + 100 * SEC)
+        .drop(columns=["conn_key"])
+        .sort_values("connect_ns", ignore_index=True),
+        life.drop(columns=["conn_key"]).sort_values("connect_ns", ignore_index=True),
+    )

@@ -21,9 +21,12 @@ ACTIVITY_STEPS = (s.STEP_CONFIGURE, s.STEP_ON_MESSAGE, s.STEP_BOT_REPLY, s.STEP_
 
 
 def _codes(col: pd.Series) -> np.ndarray:
+    """Integer identity of each value, equal across subsets of one frame: categorical codes
+    (-1 = null), else a value hash (never negative-coded, so no token filter is tried)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         return np.asarray(col.cat.codes.to_numpy(np.int64))
-    return np.asarray(pd.factorize(col)[0], dtype=np.int64)
+    hashed = pd.util.hash_pandas_object(col, index=False).to_numpy(np.uint64)
+    return np.asarray(hashed.view(np.int64) | np.int64(-(2**62)), dtype=np.int64)
 
 
 def conn_keys(events: pd.DataFrame) -> np.ndarray:
@@ -41,36 +44,59 @@ def conn_keys(events: pd.DataFrame) -> np.ndarray:
     return np.asarray(key, dtype=np.uint64)
 
 
-def _last_activity(events: pd.DataFrame, keys: np.ndarray, wanted: np.ndarray) -> pd.Series:
-    """End of the last request per wanted connection key (epoch ns)."""
-    wanted = np.asarray(wanted, dtype=np.uint64)
-    mask = pd.Series(keys, copy=False).isin(wanted).to_numpy().copy()  # hash, not a sort
-    act = np.zeros(len(events), dtype=bool)
+def _last_activity(events: pd.DataFrame, wanted: pd.DataFrame) -> pd.Series:
+    """End of the last request (ts + latency, epoch ns) per wanted connection key.
+
+    ``wanted`` has the keys and token codes of the connections asked about. Only their rows
+    are hashed: a token-code filter (cheap int compare) first when tokens were recorded.
+    """
+    if wanted.empty:
+        return pd.Series(dtype=np.int64)
+    rows = np.zeros(len(events), dtype=bool)
     for step in ACTIVITY_STEPS:
-        act |= step_mask(events, step)
-    mask &= act
-    lat_ns = np.nan_to_num(events[s.LATENCY_US].to_numpy()[mask], nan=0.0) * 1000.0
-    end = events[s.TS_NS].to_numpy()[mask] + lat_ns.astype(np.int64)
-    return pd.Series(end).groupby(keys[mask]).max()
+        rows |= step_mask(events, step)
+    tokens = _codes(events[s.SESSION_TOKEN]) if s.SESSION_TOKEN in events.columns else None
+    if tokens is not None and (wanted["token"] >= 0).all():
+        rows &= pd.Series(tokens, copy=False).isin(wanted["token"].to_numpy()).to_numpy()
+    idx = np.flatnonzero(rows)
+    sub = events.iloc[idx]
+    keys = conn_keys(sub)
+    keep = pd.Series(keys, copy=False).isin(wanted[CONN_KEY].to_numpy(np.uint64)).to_numpy()
+    lat_ns = np.nan_to_num(sub[s.LATENCY_US].to_numpy()[keep], nan=0.0) * 1000.0
+    end = sub[s.TS_NS].to_numpy()[keep] + lat_ns.astype(np.int64)
+    return pd.Series(end).groupby(keys[keep]).max()
+
+
+def _ends(events: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """Keys, token codes and timestamps of the masked (connect or close) rows."""
+    sub = events.iloc[np.flatnonzero(mask)]
+    tokens = (
+        _codes(sub[s.SESSION_TOKEN]) if s.SESSION_TOKEN in sub.columns else np.full(len(sub), -1)
+    )
+    return pd.DataFrame(
+        {CONN_KEY: conn_keys(sub), "token": tokens, "ts": sub[s.TS_NS].to_numpy()}, index=sub.index
+    )
 
 
 def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
     """One row per connection: conn_key, connect_ns, close_ns, age_s, close_code (NaN when
     censored), initiator, reason, idle_s (non-client closes only), censored,
     close_before_activity (the close row's timestamp precedes the last request's end)."""
-    keys = conn_keys(events)
+    has_conn = ~np.isnan(events[s.CONN_ID].to_numpy(np.float64))
     ok = events[s.OK].to_numpy(dtype=bool)
-    con = step_mask(events, s.STEP_CONNECT) & ok & (keys != 0)
-    connects = pd.DataFrame({CONN_KEY: keys[con], CONNECT_NS: events[s.TS_NS].to_numpy()[con]})
+    con = _ends(events, step_mask(events, s.STEP_CONNECT) & ok & has_conn)
+    connects = pd.DataFrame({CONN_KEY: con[CONN_KEY], CONNECT_NS: con["ts"]})
     connects = connects.drop_duplicates(CONN_KEY)
-    cl = step_mask(events, s.STEP_CLOSE) & (keys != 0)
+    cl_mask = step_mask(events, s.STEP_CLOSE) & has_conn
+    cl = _ends(events, cl_mask)
     closes = pd.DataFrame(
         {
-            CONN_KEY: keys[cl],
-            CLOSE_NS: events[s.TS_NS].to_numpy()[cl],
-            "close_code": events[s.CLOSE_CODE].to_numpy()[cl],
-            "initiator": events[s.CLOSE_INITIATOR][cl].astype(object).to_numpy(),
-            "reason": events[s.CLOSE_REASON][cl].astype(object).to_numpy(),
+            CONN_KEY: cl[CONN_KEY].to_numpy(),
+            "token": cl["token"].to_numpy(),
+            CLOSE_NS: cl["ts"].to_numpy(),
+            "close_code": events[s.CLOSE_CODE].to_numpy()[cl_mask],
+            "initiator": events[s.CLOSE_INITIATOR][cl_mask].astype(object).to_numpy(),
+            "reason": events[s.CLOSE_REASON][cl_mask].astype(object).to_numpy(),
         }
     ).drop_duplicates(CONN_KEY)
     closes["close_code"] = closes["close_code"].fillna(1006.0)
@@ -79,13 +105,13 @@ def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
     end = life[CLOSE_NS].fillna(run_end_ns).to_numpy(np.float64)
     life[AGE_S] = (end - life[CONNECT_NS].to_numpy(np.float64)) / 1e9
     server_side = ~life[CENSORED] & (life["initiator"] != s.INITIATOR_CLIENT)
-    last = _last_activity(events, keys, life.loc[server_side, CONN_KEY].to_numpy())
+    last = _last_activity(events, life.loc[server_side, [CONN_KEY, "token"]])
     since = life[CONN_KEY].map(last).fillna(life[CONNECT_NS]).to_numpy(np.float64)
     life[IDLE_S] = np.where(server_side, (end - since) / 1e9, np.nan)
     # Data check: a close stamped before the connection's last request end is not the time
     # the connection ended, so its age and idle time are unreliable.
     life["close_before_activity"] = server_side & (life[IDLE_S].to_numpy() < -0.001)
-    return life.reset_index(drop=True)
+    return life.drop(columns=["token"]).reset_index(drop=True)
 
 
 def survival_curve(life: pd.DataFrame) -> pd.DataFrame:
