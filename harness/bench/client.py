@@ -344,24 +344,48 @@ def recorder_cost_us(rows: int = 100_000, *, warm: bool = True) -> tuple[float, 
     return (c1 - c0) * per, (c2 - c1) * per, (c3 - c2) * per
 
 
-def _held(run_dir: Path) -> tuple[int, int]:
-    """Latest (active_connections, rss_bytes) generator sample of a run, or (0, 0)."""
+def _health(run_dir: Path) -> list[tuple[int, int, int]]:
+    """(ts_ns, active_connections, rss_bytes) of every generator sample so far, in order."""
     from harness.record import schema as s
     from harness.record.shards import read_events
 
     try:
         table = read_events(run_dir)
     except OSError:
-        return 0, 0
-    rows = [r for r in table.to_pylist() if r[s.STEP] == s.STEP_GENERATOR]
-    if not rows:
-        return 0, 0
-    last = max(rows, key=lambda r: r[s.TS_NS])
-    return int(last[s.ACTIVE_CONNECTIONS] or 0), int(last[s.RSS_BYTES] or 0)
+        return []
+    rows = [
+        (int(r[s.TS_NS]), int(r[s.ACTIVE_CONNECTIONS] or 0), int(r[s.RSS_BYTES] or 0))
+        for r in table.to_pylist()
+        if r[s.STEP] == s.STEP_GENERATOR
+    ]
+    return sorted(rows)
 
 
-def hold(sim: Any, sessions: int, spawn_rate: float, limit_s: float) -> tuple[int, int, float]:
-    """Hold ``sessions`` configured sessions with heartbeats; (held, peak RSS, CPU %)."""
+def _held(run_dir: Path) -> tuple[int, int]:
+    """Latest (active_connections, rss_bytes) generator sample of a run, or (0, 0)."""
+    rows = _health(run_dir)
+    return (rows[-1][1], rows[-1][2]) if rows else (0, 0)
+
+
+def marginal_kib(samples: list[tuple[int, int, int]], sessions: int) -> float | None:
+    """Least-squares slope of RSS over open connections during the ramp (25%-100% of the
+    target), in KiB per session: the cost of one more session, without the process's
+    one-off growth. None with too few samples."""
+    pts = [(a, r) for _, a, r in samples if a >= sessions // 4]
+    if len(pts) < 3 or len({a for a, _ in pts}) < 2:
+        return None
+    mean_a = sum(a for a, _ in pts) / len(pts)
+    mean_r = sum(r for _, r in pts) / len(pts)
+    cov = sum((a - mean_a) * (r - mean_r) for a, r in pts)
+    var = sum((a - mean_a) ** 2 for a, _ in pts)
+    return cov / var / 1024
+
+
+def hold(
+    sim: Any, sessions: int, spawn_rate: float, limit_s: float
+) -> tuple[int, int, float, float | None]:
+    """Hold ``sessions`` configured sessions with heartbeats; (held, RSS at the plateau,
+    CPU % at the plateau, marginal KiB per session during the ramp)."""
     import psutil
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -393,10 +417,11 @@ def hold(sim: Any, sessions: int, spawn_rate: float, limit_s: float) -> tuple[in
         time.sleep(5)
         cpu_pct = (_cpu_s(proc.pid) - c0) / 5 * 100
         rss = psutil.Process(proc.pid).memory_info().rss
-        held, _ = _held(run_dir)
+        samples = _health(run_dir)
+        held = samples[-1][1] if samples else 0
         proc.terminate()
         proc.wait(timeout=120)
-    return held, rss, cpu_pct
+    return held, rss, cpu_pct, marginal_kib(samples, sessions)
 
 
 def bench_scale(a: argparse.Namespace, out: list[str]) -> None:
@@ -404,14 +429,15 @@ def bench_scale(a: argparse.Namespace, out: list[str]) -> None:
     sessions = min(a.sessions, nofile - 500)
     limit = sessions / a.spawn_rate + 90
     with _start_sim("--idle-timeout", "0", "--max-age", "0") as sim:
-        _, base_rss, _ = hold(sim, 1, 1, 40)
-        held, rss, cpu = hold(sim, sessions, a.spawn_rate, limit)
+        _, base_rss, _, _ = hold(sim, 1, 1, 40)
+        held, rss, cpu, slope = hold(sim, sessions, a.spawn_rate, limit)
     each = (rss - base_rss) / max(1, held - 1)
+    marginal = f"{slope:.1f} KiB" if slope is not None else "n/a"
     out.append(
         f"scale: {held:,} configured sessions held (asked {sessions:,}, open-files limit "
         f"{nofile:,}); RSS {rss / 2**20:,.0f} MiB vs {base_rss / 2**20:,.0f} MiB with one "
-        f"session = {each / 1024:.1f} KiB per session (target <= 25 KiB); generator CPU at "
-        f"the plateau {cpu:.0f}%"
+        f"session = {each / 1024:.1f} KiB per session (target <= 25 KiB); marginal cost "
+        f"during the ramp {marginal} per session; generator CPU at the plateau {cpu:.0f}%"
     )
 
 
