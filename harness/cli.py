@@ -1,5 +1,9 @@
 """The ``harness`` console script: one subcommand per job, each owned by its package.
 
+Exit codes are the same for every subcommand, so CI can tell a verdict from a mistake:
+0 ok / every gate passed, 1 a check failed (a gate, a regression, a probe step), 2 inconclusive
+gates only, 3 usage or fatal error (bad flag, unreadable run, unreachable host), 130 Ctrl-C.
+
 Each subcommand lives in a module with ``add_arguments(parser)`` and ``run(args) -> int``.
 Those modules keep heavy imports (pandas, gevent, websockets) inside ``run`` so that
 ``harness --help`` and a typo stay fast.
@@ -13,6 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -37,8 +42,21 @@ def _load(module_name: str) -> ModuleType | None:
         raise
 
 
+#: Usage or fatal error; 2 is taken by "inconclusive" (``harness report``).
+EXIT_FATAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a bad flag; here 2 means "inconclusive", so a bad flag exits 3."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FATAL, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harness",
         description="Load and soak testing for Genesys Cloud Web Messaging guest chat.",
     )
@@ -56,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point. Exit codes: 0 ok, 1 a check failed, 2 usage or fatal error, 130 Ctrl-C."""
+    """Entry point; the exit codes are in the module docstring."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -67,10 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args._module.run(args)
     except HarnessError as exc:
         print(f"harness {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_FATAL
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -2,7 +2,7 @@
 
 With no ``--host`` the embedded simulator is used (loopback). The exit code is the report's:
 0 pass, 1 a gate failed, 2 inconclusive (see ``harness report``); a Locust crash or bad
-arguments exit 2 here too, with a one-line reason. Locust itself is run as a child process:
+arguments exit 3, with a one-line reason. Locust itself is run as a child process:
 it monkey-patches at import, which must not happen in the ``harness`` process.
 """
 
@@ -70,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not LOCUSTFILE.exists():
         print(f"harness run: error: {LOCUSTFILE} not found (run from a checkout)", file=sys.stderr)
-        return 2
+        return 3
     run_dir: Path = args.run_dir or default_run_dir()
     load = subprocess.run(locust_command(args, run_dir), check=False)
     if load.returncode not in (0, 1):  # 1 = some requests failed: the report judges that
         print(f"harness run: error: locust exited with {load.returncode}", file=sys.stderr)
-        return 2
+        return 3
     print(f"harness run: events in {run_dir}", file=sys.stderr)
     report = subprocess.run(report_command(args, run_dir), check=False)
     return report.returncode

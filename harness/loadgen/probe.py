@@ -144,9 +144,6 @@ def _ms(text: str, timings: dict[str, float], step: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gevent import monkey
-
-    monkey.patch_all()  # the client is gevent-based; this process does nothing else
     from harness.loadgen.safety import is_loopback, target_hostname
 
     url = _url(args)

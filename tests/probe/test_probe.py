@@ -54,6 +54,6 @@ def test_probe_explains_a_refused_upgrade(sim_url: str, extra: list[str], reason
 
 def test_probe_refuses_a_remote_host_without_opt_in() -> None:
     out = _probe("--region", "eu-west-1", "--deployment-id", DEPLOYMENT)
-    assert out.returncode == 2
+    assert out.returncode == 3
     assert "refusing to contact non-loopback host" in out.stderr
     assert out.stdout == ""

@@ -84,7 +84,7 @@ def test_bad_port_is_a_clean_error() -> None:
             timeout=30,
             check=False,
         )
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert proc.stderr.strip().splitlines()[-1].startswith("harness sim: error: cannot bind")
 
 
