@@ -128,23 +128,44 @@ class _Socket(websocket.WebSocket):
         # One writer at a time: a frame must not interleave with another greenlet's (the
         # reader's automatic pong included) when a send blocks on a full socket buffer.
         self.send_lock = gevent.lock.Semaphore()
+        #: Sends are bounded by this (seconds); reads wait without a timeout (see
+        #: :meth:`Transport.connect`), so the socket carries it only while a send runs.
+        self.send_timeout_s: float | None = None
 
     def send_close(self, status: int = 1000, reason: bytes | str = b"") -> None:
         del status, reason
 
     def send_frame(self, frame: ABNF) -> int:
         with self.send_lock:
-            sent: int = super().send_frame(frame)
+            sock = self.sock
+            if sock is not None:
+                sock.settimeout(self.send_timeout_s)
+            try:
+                sent: int = super().send_frame(frame)
+            finally:
+                if sock is not None:
+                    sock.settimeout(None)
         return sent
 
     def send_text_frame(self, payload: bytes) -> None:
-        """One masked text frame in one ``sendall`` (the hot path; see :func:`text_frame`)."""
+        """One masked text frame, bounded by ``send_timeout_s`` (the hot path; see
+        :func:`text_frame`).
+
+        One ``send`` usually takes the whole frame; ``sendall`` (which costs a getsockopt, a
+        clock read and a memoryview per call in gevent) only finishes a partial send.
+        """
         sock = self.sock
         if sock is None:
             raise websocket.WebSocketConnectionClosedException("socket is already closed")
         data = text_frame(payload)
         with self.send_lock:
-            sock.sendall(data)
+            sock.settimeout(self.send_timeout_s)
+            try:
+                sent = sock.send(data)
+                if sent < len(data):
+                    sock.sendall(data[sent:])
+            finally:
+                sock.settimeout(None)
 
     def recv_frame(self) -> ABNF:
         buf, pos = self._rbuf, self._rpos
@@ -367,7 +388,11 @@ class Transport:
         ws.handshake_response = None  # headers are not needed after the upgrade
         if ws.sock is None:
             raise ConnectError("socket closed during the upgrade")
-        ws.sock.settimeout(opts.read_timeout_s)
+        # No timeout on the socket while it waits for frames: gevent arms a Timeout (a timer
+        # and an exception object) for every blocking wait of a socket with a timeout, and an
+        # idle read only loops anyway. Sends keep the bound (``_Socket.send_timeout_s``).
+        ws.send_timeout_s = opts.read_timeout_s
+        ws.sock.settimeout(None)
         return cls(ws)
 
     # --- sending ------------------------------------------------------------------------------
