@@ -13,6 +13,7 @@ import pandas as pd
 from harness.record import schema as s
 from harness.report.columns import WINDOW_S
 from harness.report.load import RunData
+from harness.report.metrics.capacity import Capacity, CapacityConfig, analyse_capacity
 from harness.report.metrics.closes import close_code_table
 from harness.report.metrics.common import run_bounds_ns
 from harness.report.metrics.connections import (
@@ -45,7 +46,7 @@ from harness.report.metrics.timeseries import (
 )
 
 #: Number of progress stages build_report announces.
-BUILD_STAGES = 9
+BUILD_STAGES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class ReportConfig:
     health: HealthThresholds = HealthThresholds()
     health_window_s: float = 5.0
     cdf_points: int = 400
+    capacity: CapacityConfig = CapacityConfig()
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Report:
     health_windows: pd.DataFrame
     health: HealthSummary
     cdfs: dict[str, pd.DataFrame]
+    capacity: Capacity
     config: ReportConfig = field(default_factory=ReportConfig)
 
 
@@ -119,11 +122,17 @@ def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
     return run
 
 
-def _flag_saturated(series: pd.DataFrame, health: pd.DataFrame, health_w: float) -> pd.DataFrame:
-    """Add ``saturated``: the series window falls into a saturated health window."""
-    bad = set(np.round(health.loc[health["saturated"].astype(bool), WINDOW_S] / health_w))
-    idx = np.floor(series[WINDOW_S].to_numpy(float) / health_w)
-    return series.assign(saturated=np.isin(idx, list(bad)))
+def _flag_saturated(
+    series: pd.DataFrame, window_s: float, health: pd.DataFrame, health_w: float
+) -> pd.DataFrame:
+    """Add ``saturated``: the series window overlaps a saturated health window."""
+    bad = health.loc[health["saturated"].astype(bool), WINDOW_S].to_numpy(float)
+    first = np.floor(bad / window_s + 1e-9).astype(np.int64)
+    last = np.ceil((bad + health_w) / window_s - 1e-9).astype(np.int64) - 1
+    hit = np.zeros(len(series) + 1, np.int64)
+    np.add.at(hit, np.clip(first, 0, len(series)), 1)
+    np.add.at(hit, np.clip(last + 1, 0, len(series)), -1)
+    return series.assign(saturated=np.cumsum(hit)[: len(series)] > 0)
 
 
 def _load_series_all(
@@ -151,7 +160,7 @@ def _time_sections(
     config: ReportConfig,
     on_stage: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Health windows, 1 s / 10 s series (flagged where saturated) and soak drift."""
+    """Health windows, 1 s / 10 s series (flagged where saturated), capacity, soak drift."""
     t0, t1 = bounds
     on_stage("generator health")
     health = health_windows(events, t0, config.health_window_s, config.health)
@@ -161,7 +170,21 @@ def _time_sections(
         w: with_failures(step_series(samples, t0, w), failed, t0, w) for w in config.windows_s
     }
     lseries = _load_series_all(events, t0, config.windows_s)
-    lseries = {w: _flag_saturated(f, health, config.health_window_s) for w, f in lseries.items()}
+    lseries = {w: _flag_saturated(f, w, health, config.health_window_s) for w, f in lseries.items()}
+    on_stage("capacity")
+    cap_w = config.capacity.window_s
+    capacity = analyse_capacity(
+        lseries[cap_w]
+        if cap_w in lseries
+        else _flag_saturated(load_series(events, t0, cap_w), cap_w, health, config.health_window_s),
+        sseries[cap_w]
+        if cap_w in sseries
+        else with_failures(step_series(samples, t0, cap_w), failed, t0, cap_w),
+        samples,
+        t0_ns=t0,
+        span_s=(t1 - t0) / 1e9,
+        config=config.capacity,
+    )
     on_stage("soak drift")
     soak_w = soak_window_s((t1 - t0) / 1e9, config.windows_s)
     soak = soak_analysis(
@@ -178,6 +201,7 @@ def _time_sections(
         "load_series": lseries,
         "soak": soak,
         "soak_window_s": soak_w,
+        "capacity": capacity,
     }
 
 

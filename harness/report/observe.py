@@ -55,6 +55,9 @@ def observe(report: Report, metric: str) -> tuple[float, int]:
         on_msg = report.steps.loc[s.STEP_ON_MESSAGE].to_dict()
         n = int(on_msg["count"]) + int(on_msg["failures"])
         return float(table.to_dict().get(rest, 0)), n
+    if head == "capacity":  # rest == "max_sustainable_concurrency" (slo.metric_kind)
+        cap = report.capacity
+        return cap.gate_value, len(cap.levels)
     health = report.health
     value = {
         "saturated_windows": float(health.saturated_windows),

@@ -1,8 +1,8 @@
 """Plots as PNG bytes (matplotlib's object API with the Agg canvas; no pyplot global state).
 
-Six plots: latency percentiles over time per step, throughput + active connections, close
-codes, failure reasons, latency CDF per step, survival curve. Saturated generator windows are
-shaded red on the time plots.
+Seven plots: latency percentiles over time per step, throughput + active connections, close
+codes, failure reasons, latency CDF per step, survival curve, capacity per load level.
+Saturated generator windows are shaded red on the time plots.
 """
 
 from __future__ import annotations
@@ -176,6 +176,43 @@ def survival(report: Report) -> bytes:
     return _png(fig)
 
 
+def capacity(report: Report) -> bytes:
+    """Turns/s and botReply p95 per load level against concurrency; the knee marked."""
+    cap = report.capacity
+    levels = cap.levels
+    fig = Figure(figsize=(8, 4))
+    ax = fig.add_subplot()
+    if not len(levels):
+        ax.text(0.5, 0.5, cap.verdict_text, ha="center", va="center", transform=ax.transAxes)
+        return _png(fig)
+    x = levels["concurrency"].to_numpy(float)
+    sat = levels["saturated"].to_numpy(bool)
+    ax.plot(x, levels["turns_per_s"], "o-", color="tab:blue", label="turns/s (botReply)")
+    ax.set_xlabel("concurrency (active connections, level)")
+    ax.set_ylabel("turns per second")
+    ax2 = ax.twinx()
+    ax2.plot(x, levels["botReply_p95_ms"], "s--", color="tab:orange", label="botReply p95")
+    ax2.set_ylabel("botReply p95 (ms)")
+    if sat.any():
+        ax.plot(
+            x[sat],
+            levels["turns_per_s"].to_numpy(float)[sat],
+            "x",
+            color="red",
+            ms=10,
+            label="generator saturated",
+        )
+    if cap.knee is not None:
+        ax.axvline(cap.knee["concurrency"], color="red", ls=":", label="knee")
+    lines, lines2 = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0)
+    ax2.set_ylim(bottom=0)
+    ax.set_title(f"Capacity: {cap.verdict_text}"[:110], fontsize="medium")
+    return _png(fig)
+
+
 PLOTS: dict[str, Callable[[Report], bytes]] = {
     "latency_over_time": latency_over_time,
     "throughput": throughput,
@@ -183,6 +220,7 @@ PLOTS: dict[str, Callable[[Report], bytes]] = {
     "failure_reasons": failure_reasons,
     "latency_cdf": latency_cdf,
     "survival": survival,
+    "capacity": capacity,
 }
 
 

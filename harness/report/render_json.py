@@ -75,6 +75,26 @@ def gate_records(results: list[GateResult]) -> list[dict[str, Any]]:
     ]
 
 
+def capacity_section(report: Report) -> dict[str, Any]:
+    """report.json "capacity": levels, knee (or null), max sustainable concurrency, verdict."""
+    cap, cfg = report.capacity, report.config.capacity
+    return {
+        "levels": records(cap.levels),
+        "knee": cap.knee,
+        "max_sustainable_concurrency": cap.max_sustainable_concurrency,
+        "max_tested_concurrency": cap.max_tested_concurrency,
+        "verdict_text": cap.verdict_text,
+        "window_s": cfg.window_s,
+        "level_step": cap.quantum,
+        "rule": {
+            "knee_latency_factor": cfg.knee_latency_factor,
+            "max_error_rate": cfg.max_error_rate,
+            "min_scaling": cfg.min_scaling,
+            "min_windows": cfg.min_windows,
+        },
+    }
+
+
 def report_dict(report: Report, results: list[GateResult], files: dict[str, str]) -> dict[str, Any]:
     """The whole report.json document."""
     conns = report.connections
@@ -110,6 +130,7 @@ def report_dict(report: Report, results: list[GateResult], files: dict[str, str]
             "detected_max_age_s": report.detected.get("max_age_s"),
             "curve": records(_thin(report.survival)),
         },
+        "capacity": capacity_section(report),
         "timeseries": {"files": {k: v for k, v in files.items() if k.startswith("series")}},
         "slo": gate_records(results),
         "files": files,

@@ -154,6 +154,40 @@ def throughput_section(report: Report) -> Section:
     return Section("Time series", text, [], ["throughput"])
 
 
+def capacity_section(report: Report) -> Section:
+    cap, cfg = report.capacity, report.config.capacity
+    text = [
+        f"**Capacity: {cap.verdict_text}**" if cap.knee else f"Capacity: {cap.verdict_text}",
+        f"Levels: {cfg.window_s:g}-s windows grouped by active connections quantised to "
+        f"{fmt(cap.quantum, 0)}; runs shorter than {cfg.min_windows} windows are transitions "
+        "and are left out. Knee = first level where botReply p95 > "
+        f"{cfg.knee_latency_factor:g} x the lowest level's, or error rate > "
+        f"{cfg.max_error_rate * 100:g}%, or turns/s per connection < "
+        f"{cfg.min_scaling * 100:g}% of the lowest level's; levels with a saturated generator "
+        "cannot define it. Latencies are exact percentiles of the samples in each level's "
+        "windows.",
+    ]
+    cols = {
+        "concurrency": "concurrency",
+        "mean_active": "mean active",
+        "duration_s": "duration s",
+        "turns_per_s": "turns/s",
+        "requests_per_s": "req/s",
+        "botReply_p50_ms": "botReply p50",
+        "botReply_p95_ms": "botReply p95",
+        "botReply_p99_ms": "botReply p99",
+        "onMessage_p95_ms": "onMessage p95",
+        "onMessage_p99_ms": "onMessage p99",
+        "error_rate": "error rate",
+        "connection_success_rate": "conn success",
+        "saturated": "saturated",
+    }
+    levels = cap.levels[list(cols)].rename(columns=cols)
+    for col in ("error rate", "conn success"):
+        levels[col] = levels[col].map(lambda v: pct(float(v)))
+    return Section("Capacity", text, [frame_table(levels)] if len(levels) else [], ["capacity"])
+
+
 def soak_section(report: Report) -> Section:
     table = report.soak.drop(columns=["evidence"])
     text = [
@@ -227,6 +261,7 @@ def build_sections(report: Report, results: list[GateResult]) -> list[Section]:
         closes_section(report),
         latency_section(report),
         throughput_section(report),
+        capacity_section(report),
         soak_section(report),
         survival_section(report),
         integrity_section(report),

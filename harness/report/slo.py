@@ -6,7 +6,9 @@ Metrics: ``<step>.{mean,p50,p90,p95,p99,p999,max}`` (latency: ms, s or us; bare 
 ``connections.{success_rate,attempted,succeeded,failed,rate_limited}``,
 ``connections.failures.<reason>``, ``close_codes.<code>`` (count), ``close_codes.<code>.share``,
 ``errors.{rate,count}``, ``integrity.<category>``,
-``generator.{saturated_windows,max_cpu_pct,max_lag_ms}``.
+``generator.{saturated_windows,max_cpu_pct,max_lag_ms}``,
+``capacity.max_sustainable_concurrency`` (connections; samples = load levels, minimum 2; with
+no knee the highest healthy level tested counts, a lower bound).
 Rates take ``%`` or a bare fraction. A gate with fewer samples than its minimum is
 ``inconclusive``, never a silent pass.
 """
@@ -26,6 +28,8 @@ from harness.errors import UsageError
 from harness.record import schema as s
 
 DEFAULT_MIN_SAMPLES = 30
+#: A capacity gate needs at least two load levels (one level has no knee to find).
+MIN_CAPACITY_LEVELS = 2
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -99,7 +103,10 @@ def metric_kind(metric: str) -> tuple[str, int]:
         "generator.max_lag_ms": "latency",
         "generator.max_cpu_pct": "count",
         "generator.saturated_windows": "count",
+        "capacity.max_sustainable_concurrency": "count",
     } | {f"connections.{k}": "count" for k in ("attempted", "succeeded", "failed", "rate_limited")}
+    if metric == "capacity.max_sustainable_concurrency":
+        return "count", MIN_CAPACITY_LEVELS
     if metric in known:
         return known[metric], DEFAULT_MIN_SAMPLES if metric.startswith(("conn", "err")) else 1
     if re.fullmatch(r"connections\.failures\.\w+|integrity\.\w+", metric):
@@ -110,7 +117,8 @@ def metric_kind(metric: str) -> tuple[str, int]:
         return "rate", DEFAULT_MIN_SAMPLES
     raise UsageError(
         f"unknown SLO metric {metric!r}: use <step>.p95 (steps: {', '.join(s.LATENCY_STEPS)}), "
-        "connections.success_rate, close_codes.<code>, errors.rate, integrity.<category> …"
+        "connections.success_rate, close_codes.<code>, errors.rate, integrity.<category>, "
+        "capacity.max_sustainable_concurrency …"
     )
 
 

@@ -64,7 +64,7 @@ def test_report_writes_every_artefact(small_run: Path) -> None:
     assert isinstance(doc["steps"]["botReply"]["p50_ms"], float)
     assert [g["verdict"] for g in doc["slo"]] == ["pass", "fail", "inconclusive"]
     html = (small_run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 7  # one per plot
     assert 'src="plots/' not in html
     md = (small_run / "report.md").read_text()
     assert "Hyndman-Fan type 7" in md
@@ -157,4 +157,4 @@ def test_runs_without_latency_samples_still_report(tmp_path: Path) -> None:
     assert doc["connections"]["failures_by_reason"] == {"refused": 50}
     assert doc["steps"]["botReply"]["p95_ms"] is None
     assert [g["verdict"] for g in doc["slo"]] == ["inconclusive", "fail"]
-    assert (run / "report.html").read_text().count("data:image/png;base64,") == 6
+    assert (run / "report.html").read_text().count("data:image/png;base64,") == 7
