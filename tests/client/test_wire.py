@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from harness.client import wire
 from harness.errors import ProtocolViolation
 from harness.protocol import codec
+from harness.protocol.frames import StructuredMessage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "guest-api"
 
@@ -136,6 +138,19 @@ def test_fast_decode_takes_the_fast_path_for_golden_frames() -> None:
         data = orjson.dumps(frame)
         assert wire._structured(frame) is not None  # not silently falling back
         assert wire.decode(data) == codec.decode_server(data)
+
+
+def test_fast_structured_constructor_sets_every_field() -> None:
+    """The slot-setter constructor covers exactly the dataclass's fields (none left unset)."""
+    names = {f.name for f in dataclasses.fields(StructuredMessage)}
+    assert set(wire._SM_FIELDS) == names and len(wire._SM_FIELDS) == len(names)
+    assert not hasattr(StructuredMessage, "__post_init__")
+    for frame in STRUCTURED:
+        data = orjson.dumps(frame)
+        fast, ref = wire.decode(data), codec.decode_server(data)
+        assert type(fast) is StructuredMessage
+        assert [getattr(fast, n) for n in names] == [getattr(ref, n) for n in names]
+        assert repr(fast) == repr(ref) and hash(fast.kind) == hash(ref.kind)
 
 
 def test_per_client_tracing_ids_are_unique_uuid4() -> None:
