@@ -19,7 +19,12 @@ import pytest
 from harness.record import schema as s
 from harness.report.build import build_report
 from harness.report.load import RunData
-from harness.report.metrics.capacity import CapacityConfig, find_knee, level_quantum
+from harness.report.metrics.capacity import (
+    CapacityConfig,
+    find_knee,
+    level_quantum,
+    level_windows,
+)
 from harness.report.observe import check_gates
 from harness.report.slo import parse_gate
 
@@ -204,3 +209,29 @@ def test_report_json_and_markdown_have_capacity(tmp_path: Path, with_plots: bool
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "## Capacity" in md and "knee at 30 connections" in md
     assert (tmp_path / "plots" / "capacity.png").stat().st_size > 1000
+
+
+def _load(active: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"window_start_s": np.arange(len(active)) * W, "active_connections": active}
+    )
+
+
+def test_noisy_steps_become_one_level_each() -> None:
+    # q = 20 (peak 200 / 10 levels), tolerance 10: 195 joins the 200 plateau; the last
+    # window (start 90 s, run ends at 90 s) is partial and belongs to no level
+    active = [50.0, 49.0, 51.0, 100.0, 98.0, 102.0, 195.0, 200.0, 200.0, 200.0]
+    got = level_windows(_load(active), 90.0, CapacityConfig())
+    expected = _load(active).assign(
+        level=[0, 0, 0, 1, 1, 1, 2, 2, 2, -1],
+        concurrency=[50.0] * 3 + [100.0] * 3 + [200.0] * 3 + [np.nan],
+    )
+    pdt.assert_frame_equal(got, expected)
+
+
+def test_ramp_gives_one_level_per_step_of_concurrency() -> None:
+    # 0, 10, ..., 190 active, one window each; q = 20, tolerance 10: windows pair up
+    # (10, 20), (30, 40), ...; 0 is idle and the single window 190 is a transition
+    got = level_windows(_load([10.0 * i for i in range(20)]), 200.0, CapacityConfig())
+    assert got["level"].tolist() == [-1] + [i // 2 for i in range(18)] + [-1]
+    assert got["concurrency"].dropna().unique().tolist() == [15.0 + 20 * i for i in range(9)]

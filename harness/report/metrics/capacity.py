@@ -2,13 +2,14 @@
 
 Levels. The run is cut into the time-series windows (10 s by default). A window's concurrency
 is its ``active_connections`` (timeseries.load_series: generator rows summed over workers, or
-connections opened minus closed). Concurrency is quantised to a step ``q``: the smallest of
-1, 2, 5, 10, 20, 50 … that is >= peak / ``max_levels``, so a run has at most about
-``max_levels`` levels; a window's level is round(active / q)·q. Maximal runs of consecutive
-windows with the same level are plateaus; a plateau shorter than ``min_windows`` is a
-transition and is ignored; plateaus of the same level are pooled; level 0 is ignored; the
-last window is ignored when the run ends inside it (a partial window has partial counts).
-A step shape gives one level per step; a ramp gives one level per q connections.
+connections opened minus closed). The tolerance is half a step ``q``, the smallest of 1, 2, 5,
+10, 20, 50 … that is >= peak / ``max_levels`` (so at most about ``max_levels`` levels).
+Consecutive windows within the tolerance of their plateau's running mean form a plateau; a
+plateau shorter than ``min_windows`` is a transition and is ignored; plateaus whose means are
+within the tolerance are pooled into one level, labelled with the median active connections
+of its windows. Idle windows (< 0.5 connections) and the last window, when the run ends inside
+it (partial counts), belong to no level. A step shape gives one level per step (a transition
+window near the next step joins it); a ramp gives one level per about q connections.
 
 Knee (levels in ascending concurrency; the baseline is the lowest level measured with a
 healthy generator): the first level where (a) botReply p95 > ``latency_factor`` x the
@@ -84,22 +85,51 @@ def _quantum(load: pd.DataFrame, config: CapacityConfig) -> float:
     return level_quantum(float(np.nanmax(active)) if active.size else 0.0, config.max_levels)
 
 
+def _plateaus(active: np.ndarray, usable: np.ndarray, tol: float) -> np.ndarray:
+    """Plateau id per window (-1: unusable): a window joins the current plateau while it is
+    within ``tol`` of the plateau's running mean. One pass over windows, not rows."""
+    ids = np.full(active.size, -1, np.int64)
+    pid, total, count = -1, 0.0, 0
+    for i in range(active.size):
+        if not usable[i]:
+            count = 0
+            continue
+        if count == 0 or abs(active[i] - total / count) > tol:
+            pid, total, count = pid + 1, 0.0, 0
+        ids[i] = pid
+        total, count = total + float(active[i]), count + 1
+    return ids
+
+
+def _pool(active: np.ndarray, ids: np.ndarray, min_windows: int, tol: float) -> np.ndarray:
+    """Level code per window (-1: none), codes in ascending concurrency: plateaus shorter
+    than ``min_windows`` are dropped; plateaus whose means are within ``tol`` are pooled."""
+    frame = pd.DataFrame({"id": ids, "a": active})[ids >= 0]
+    plateaus = frame.groupby("id")["a"].agg(["mean", "size"])
+    plateaus = plateaus[plateaus["size"] >= min_windows].sort_values("mean")
+    code_of: dict[int, int] = {}
+    code, anchor = -1, -math.inf
+    for pid, mean in zip(plateaus.index, plateaus["mean"], strict=True):
+        if mean - anchor > tol:
+            code, anchor = code + 1, float(mean)
+        code_of[int(pid)] = code
+    return np.asarray([code_of.get(int(i), -1) for i in ids], dtype=np.int64)
+
+
 def level_windows(load: pd.DataFrame, span_s: float, config: CapacityConfig) -> pd.DataFrame:
-    """One row per window: window_start_s, active_connections, level (NaN = in no level)."""
+    """One row per window: window_start_s, active_connections, level (code, -1 = none),
+    concurrency (the median active connections of the window's level; NaN = none)."""
     active = load["active_connections"].to_numpy(dtype=np.float64)
-    q = _quantum(load, config)
-    level = np.round(active / q) * q
+    tol = _quantum(load, config) / 2
     starts = load[WINDOW_S].to_numpy(dtype=np.float64)
-    level[starts + config.window_s > span_s + 1e-9] = np.nan  # partial last window
-    run_id = np.concatenate(([0], np.cumsum(level[1:] != level[:-1]))) if level.size else level
-    run_len = pd.Series(run_id).map(pd.Series(run_id).value_counts()).to_numpy()
-    keep = (run_len >= config.min_windows) & (level > 0)
+    # the last window is partial when the run ends inside it; idle windows are no level
+    usable = (starts + config.window_s <= span_s + 1e-9) & (active >= 0.5)
+    code = _pool(active, _plateaus(active, usable, tol), config.min_windows, tol)
+    medians = pd.Series(active[code >= 0]).groupby(code[code >= 0]).median()
+    label = np.full(active.size, np.nan)
+    label[code >= 0] = medians.reindex(code[code >= 0]).to_numpy()
     return pd.DataFrame(
-        {
-            WINDOW_S: starts,
-            "active_connections": active,
-            "level": np.where(keep, level, np.nan),
-        }
+        {WINDOW_S: starts, "active_connections": active, "level": code, "concurrency": label}
     )
 
 
@@ -151,10 +181,9 @@ def capacity_levels(
     with failures at the same window; ``samples``: latency_samples (sorted per step).
     """
     windows = level_windows(load, span_s, config)
-    levels = np.unique(windows["level"].dropna().to_numpy())
-    code = np.full(len(windows), -1, np.int64)
-    in_level = windows["level"].notna().to_numpy()
-    code[in_level] = np.searchsorted(levels, windows["level"].to_numpy()[in_level])
+    code = windows["level"].to_numpy()
+    in_level = code >= 0
+    levels = windows.loc[in_level].groupby("level")["concurrency"].first().to_numpy()
     bot = _step_counts(steps, s.STEP_BOT_REPLY, windows)
     conn = _step_counts(steps, s.STEP_CONNECT, windows)
     per_window = pd.DataFrame(
