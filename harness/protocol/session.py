@@ -12,7 +12,7 @@ Every awaited part of a request is settled exactly once: by its answer, by its d
 from __future__ import annotations
 
 import enum
-from array import array
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from harness.protocol.frames import (
 #: How many recent ``body.id`` values a socket remembers for duplicate detection (§7.3 rule 6).
 #: Stored as 64-bit hashes in a ring: a few hundred bytes per socket, not a growing set.
 DUPLICATE_WINDOW = 32
+_KEY = struct.Struct("=q")  # one ring slot: a native 64-bit hash
 _ISO_MS_LEN = len("2025-06-02T14:03:12.418Z")
 
 
@@ -216,7 +217,7 @@ class GuestSession:
         self.read_only = False
         self.new_session: bool | None = None
         self._pending: dict[str, Pending] = {}
-        self._ids = array("q", bytes(8 * DUPLICATE_WINDOW))
+        self._ids = bytearray(_KEY.size * DUPLICATE_WINDOW)
         self._ids_pos = 0
         self._last_time: str | None = None
         self._replied_since_send = False
@@ -372,11 +373,20 @@ class GuestSession:
         return events
 
     def _seen(self, msg_id: str) -> bool:
-        key = hash(msg_id)
+        """True if ``msg_id``'s hash is in the ring; else remember it (oldest one out).
+
+        The ring is raw bytes searched with ``bytearray.find`` (C, no boxing) and a hit counts
+        only at a slot boundary: half the cost of ``in`` on an ``array('q')``.
+        """
+        hashed = hash(msg_id)
+        key = _KEY.pack(hashed)
         ids = self._ids
-        if key in ids:
-            return True
-        ids[self._ids_pos] = key
+        at = ids.find(key)
+        while at >= 0:
+            if not at % _KEY.size:
+                return True
+            at = ids.find(key, at + 1)
+        _KEY.pack_into(ids, self._ids_pos * _KEY.size, hashed)
         self._ids_pos = (self._ids_pos + 1) % DUPLICATE_WINDOW
         return False
 

@@ -334,6 +334,33 @@ def test_duplicate_window_is_bounded() -> None:
     assert s.counters.duplicate == 0
 
 
+class _Hashed(str):
+    """A message id with a chosen hash, to place exact bytes in the duplicate ring."""
+
+    __slots__ = ("value",)
+
+    def __new__(cls, text: str, value: int) -> _Hashed:
+        obj = super().__new__(cls, text)
+        obj.value = value
+        return obj
+
+    def __hash__(self) -> int:
+        return self.value
+
+
+def test_duplicate_ring_matches_whole_slots_only() -> None:
+    """Bytes straddling two remembered hashes are not a hit; a remembered hash is."""
+    s = configured()
+    a, b = 0x0807060504030201, 0x100F0E0D0C0B0A09
+    assert not s._seen(_Hashed("a", a)) and not s._seen(_Hashed("b", b))
+    ring = a.to_bytes(8, "little") + b.to_bytes(8, "little")
+    for shift in range(1, 8):  # every unaligned 8-byte window across the two slots
+        straddle = int.from_bytes(ring[shift : shift + 8], "little", signed=True)
+        assert not s._seen(_Hashed(f"x{shift}", straddle))
+    assert s._seen(_Hashed("a again", a))
+    assert s._seen(_Hashed("b again", b))
+
+
 def test_deadline_settles_each_awaited_part_once_as_lost() -> None:
     s = configured()
     p = s.begin(Kind.MESSAGE, "m", 0, text="hi", want_reply=True)
