@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="generator cpu_pct that marks a window saturated (default 90)",
     )
     parser.add_argument(
+        "--capacity-window",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="window length for the capacity levels (default 10)",
+    )
+    parser.add_argument(
         "--lag-threshold",
         default="50ms",
         help="event-loop lag that marks a window saturated (default 50ms)",
@@ -82,6 +89,7 @@ def lag_ms(text: str) -> float:
 def _run(args: argparse.Namespace) -> int:
     from harness.report.build import BUILD_STAGES, ReportConfig, build_report
     from harness.report.load import load_run, shard_paths
+    from harness.report.metrics.capacity import CapacityConfig
     from harness.report.metrics.health import HealthThresholds
     from harness.report.observe import check_gates
     from harness.report.progress import Progress
@@ -89,7 +97,12 @@ def _run(args: argparse.Namespace) -> int:
     from harness.report.write import write_outputs
 
     gates = _gates(args)  # bad syntax fails before any data is read
-    config = ReportConfig(health=HealthThresholds(args.cpu_threshold, lag_ms(args.lag_threshold)))
+    if not args.capacity_window > 0:
+        raise UsageError(f"--capacity-window must be > 0 seconds, got {args.capacity_window:g}")
+    config = ReportConfig(
+        health=HealthThresholds(args.cpu_threshold, lag_ms(args.lag_threshold)),
+        capacity=CapacityConfig(window_s=args.capacity_window),
+    )
     shards = shard_paths(args.run_dir)
     n_plots = 0
     if not args.no_plots:  # matplotlib is imported only when plots are wanted

@@ -235,3 +235,11 @@ def test_ramp_gives_one_level_per_step_of_concurrency() -> None:
     got = level_windows(_load([10.0 * i for i in range(20)]), 200.0, CapacityConfig())
     assert got["level"].tolist() == [-1] + [i // 2 for i in range(18)] + [-1]
     assert got["concurrency"].dropna().unique().tolist() == [15.0 + 20 * i for i in range(9)]
+
+
+def test_bad_capacity_window_is_a_one_line_error(tmp_path: Path, capsys: Any) -> None:
+    from harness.cli import main
+
+    assert main(["report", str(tmp_path), "--capacity-window", "0"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err == "harness report: error: --capacity-window must be > 0 seconds, got 0"
