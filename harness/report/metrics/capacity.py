@@ -166,6 +166,39 @@ def _step_counts(steps: pd.DataFrame, step: str, windows: pd.DataFrame) -> pd.Da
     return aligned[["count", "failures"]].fillna(0)
 
 
+def _level_sums(load: pd.DataFrame, steps: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+    """Per level code: mean active, windows and summed counts of its windows."""
+    bot = _step_counts(steps, s.STEP_BOT_REPLY, windows)
+    conn = _step_counts(steps, s.STEP_CONNECT, windows)
+    saturated = load["saturated"] if "saturated" in load else pd.Series(False, index=load.index)
+    per_window = pd.DataFrame(
+        {
+            "code": windows["level"].to_numpy(),
+            "active": windows["active_connections"].to_numpy(),
+            "turns": bot["count"].to_numpy(),
+            "requests": load["requests"].to_numpy(),
+            "errors": load["errors"].to_numpy(),
+            "conn_ok": conn["count"].to_numpy(),
+            "conn_failed": conn["failures"].to_numpy(),
+            "saturated": saturated.to_numpy(dtype=bool),
+        }
+    )
+    return (
+        per_window[per_window["code"] >= 0]
+        .groupby("code")
+        .agg(
+            mean_active=("active", "mean"),
+            windows=("active", "size"),
+            turns=("turns", "sum"),
+            requests=("requests", "sum"),
+            errors=("errors", "sum"),
+            conn_ok=("conn_ok", "sum"),
+            conn_failed=("conn_failed", "sum"),
+            saturated_windows=("saturated", "sum"),
+        )
+    )
+
+
 def capacity_levels(
     load: pd.DataFrame,
     steps: pd.DataFrame,
@@ -182,39 +215,8 @@ def capacity_levels(
     """
     windows = level_windows(load, span_s, config)
     code = windows["level"].to_numpy()
-    in_level = code >= 0
-    levels = windows.loc[in_level].groupby("level")["concurrency"].first().to_numpy()
-    bot = _step_counts(steps, s.STEP_BOT_REPLY, windows)
-    conn = _step_counts(steps, s.STEP_CONNECT, windows)
-    per_window = pd.DataFrame(
-        {
-            "code": code,
-            "active": windows["active_connections"],
-            "turns": bot["count"],
-            "requests": load["requests"].to_numpy(),
-            "errors": load["errors"].to_numpy(),
-            "conn_ok": conn["count"],
-            "conn_failed": conn["failures"],
-            "saturated": load["saturated"].to_numpy(dtype=bool)
-            if "saturated" in load
-            else np.zeros(len(load), bool),
-        }
-    )
-    g = (
-        per_window[in_level]
-        .groupby("code")
-        .agg(
-            mean_active=("active", "mean"),
-            windows=("active", "size"),
-            turns=("turns", "sum"),
-            requests=("requests", "sum"),
-            errors=("errors", "sum"),
-            conn_ok=("conn_ok", "sum"),
-            conn_failed=("conn_failed", "sum"),
-            saturated_windows=("saturated", "sum"),
-        )
-    )
-    g = g.reindex(np.arange(levels.size))
+    levels = windows.loc[code >= 0].groupby("level")["concurrency"].first().to_numpy()
+    g = _level_sums(load, steps, windows).reindex(np.arange(levels.size))
     duration = g["windows"].to_numpy(dtype=np.float64) * config.window_s
     turns_s = g["turns"].to_numpy(dtype=np.float64) / duration
     attempts = (g["conn_ok"] + g["conn_failed"]).to_numpy(dtype=np.float64)
