@@ -207,8 +207,11 @@ def capacity(report: Report) -> bytes:
     lines, lines2 = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
-    ax.set_ylim(bottom=0)
-    ax2.set_ylim(bottom=0)
+    # headroom above the data for the legend
+    for axis, col in ((ax, "turns_per_s"), (ax2, "botReply_p95_ms")):
+        values = levels[col].to_numpy(float)
+        finite = values[np.isfinite(values)]
+        axis.set_ylim(0, 1.3 * float(finite.max()) if finite.size and finite.max() > 0 else 1.0)
     ax.set_title(f"Capacity: {cap.verdict_text}"[:110], fontsize="medium")
     return _png(fig)
 

@@ -243,3 +243,14 @@ def test_bad_capacity_window_is_a_one_line_error(tmp_path: Path, capsys: Any) ->
     assert main(["report", str(tmp_path), "--capacity-window", "0"]) == 3
     err = capsys.readouterr().err.strip()
     assert err == "harness report: error: --capacity-window must be > 0 seconds, got 0"
+
+
+def test_levels_without_bot_replies_have_no_latency_knee_and_still_plot() -> None:
+    from harness.report.plots import capacity as capacity_plot
+
+    report = _run([(10, 0, [1.0], 2), (20, 0, [1.0], 2)])
+    cap = report.capacity
+    assert cap.levels["concurrency"].tolist() == [10.0, 20.0]
+    assert cap.levels["botReply_p95_ms"].isna().all()
+    assert cap.knee is None  # NaN never triggers a condition
+    assert capacity_plot(report).startswith(b"\x89PNG")
