@@ -158,13 +158,15 @@ def capacity_section(report: Report) -> Section:
     cap, cfg = report.capacity, report.config.capacity
     text = [
         f"**Capacity: {cap.verdict_text}**" if cap.knee else f"Capacity: {cap.verdict_text}",
-        f"Levels: {cfg.window_s:g}-s windows grouped by active connections quantised to "
-        f"{fmt(cap.quantum, 0)}; runs shorter than {cfg.min_windows} windows are transitions "
-        "and are left out. Knee = first level where botReply p95 > "
+        f"Levels: consecutive {cfg.window_s:g}-s windows whose active connections stay within "
+        f"±{fmt(cap.quantum / 2, 1)} of their plateau's mean (half the level step "
+        f"{fmt(cap.quantum, 0)}); plateaus shorter than {cfg.min_windows} windows are "
+        "transitions and are left out; concurrency = median active connections of a level. "
+        "Knee = first level where botReply p95 > "
         f"{cfg.knee_latency_factor:g} x the lowest level's, or error rate > "
         f"{cfg.max_error_rate * 100:g}%, or turns/s per connection < "
         f"{cfg.min_scaling * 100:g}% of the lowest level's; levels with a saturated generator "
-        "cannot define it. Latencies are exact percentiles of the samples in each level's "
+        "cannot define it. Latencies (ms) are exact percentiles of the samples in each level's "
         "windows.",
     ]
     cols = {
@@ -185,6 +187,8 @@ def capacity_section(report: Report) -> Section:
     levels = cap.levels[list(cols)].rename(columns=cols)
     for col in ("error rate", "conn success"):
         levels[col] = levels[col].map(lambda v: pct(float(v)))
+    for col in ("concurrency", "mean active", "duration s"):
+        levels[col] = levels[col].map(lambda v: fmt(float(v), 1))
     return Section("Capacity", text, [frame_table(levels)] if len(levels) else [], ["capacity"])
 
 
