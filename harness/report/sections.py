@@ -181,11 +181,12 @@ def capacity_section(report: Report) -> Section:
         "onMessage_p95_ms": "onMessage p95",
         "onMessage_p99_ms": "onMessage p99",
         "error_rate": "error rate",
+        "rate_limited_rate": "rate limited",
         "connection_success_rate": "conn success",
         "saturated": "saturated",
     }
     levels = cap.levels[list(cols)].rename(columns=cols)
-    for col in ("error rate", "conn success"):
+    for col in ("error rate", "rate limited", "conn success"):
         levels[col] = levels[col].map(lambda v: pct(float(v)))
     for col in ("concurrency", "mean active", "duration s"):
         levels[col] = levels[col].map(lambda v: fmt(float(v), 1))

@@ -102,6 +102,7 @@ def test_three_step_levels_knee_where_latency_doubles() -> None:
             "onMessage_p95_ms": [2.0, 2.0, 2.0],
             "onMessage_p99_ms": [2.0, 2.0, 2.0],
             "error_rate": [0.0, 0.0, 0.0],
+            "rate_limited_rate": [0.0, 0.0, 0.0],
             "connection_success_rate": [np.nan, np.nan, np.nan],
             "saturated_windows": [0, 0, 0],
             "saturated": [False, False, False],
@@ -254,3 +255,23 @@ def test_levels_without_bot_replies_have_no_latency_knee_and_still_plot() -> Non
     assert cap.levels["botReply_p95_ms"].isna().all()
     assert cap.knee is None  # NaN never triggers a condition
     assert capacity_plot(report).startswith(b"\x89PNG")
+
+
+def test_stalled_throughput_names_the_rate_limited_share() -> None:
+    levels = pd.DataFrame(
+        {
+            "concurrency": [10.0, 20.0],
+            "turns_per_s_per_conn": [0.1, 0.05],
+            "botReply_p95_ms": [100.0, 100.0],
+            "error_rate": [0.0, 0.0],
+            "rate_limited_rate": [0.0, 0.25],
+            "saturated": [False, False],
+        }
+    )
+    cap = find_knee(levels, CapacityConfig())
+    assert cap.knee is not None
+    assert cap.knee["reasons"] == [
+        "turns/s per connection 0.0500 < 70% of 0.1000 at 10 (throughput stopped scaling), "
+        "with 25.0% of its requests rate-limited by the server"
+    ]
+    assert cap.max_sustainable_concurrency == 10.0

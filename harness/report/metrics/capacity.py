@@ -45,6 +45,7 @@ LEVEL_COLUMNS = (
     "requests_per_s",
     *(f"{st}_{q}" for st in LEVEL_STEPS for q, _ in LEVEL_QUANTILES),
     "error_rate",
+    "rate_limited_rate",
     "connection_success_rate",
     "saturated_windows",
     "saturated",
@@ -178,6 +179,7 @@ def _level_sums(load: pd.DataFrame, steps: pd.DataFrame, windows: pd.DataFrame) 
             "turns": bot["count"].to_numpy(),
             "requests": load["requests"].to_numpy(),
             "errors": load["errors"].to_numpy(),
+            "rate_limited": load["rate_limited"].to_numpy(),
             "conn_ok": conn["count"].to_numpy(),
             "conn_failed": conn["failures"].to_numpy(),
             "saturated": saturated.to_numpy(dtype=bool),
@@ -192,6 +194,7 @@ def _level_sums(load: pd.DataFrame, steps: pd.DataFrame, windows: pd.DataFrame) 
             turns=("turns", "sum"),
             requests=("requests", "sum"),
             errors=("errors", "sum"),
+            rate_limited=("rate_limited", "sum"),
             conn_ok=("conn_ok", "sum"),
             conn_failed=("conn_failed", "sum"),
             saturated_windows=("saturated", "sum"),
@@ -233,6 +236,9 @@ def capacity_levels(
                 "requests_per_s": requests / duration,
                 **_level_quantiles(samples, code, t0_ns, config.window_s, levels.size),
                 "error_rate": np.where(requests > 0, g["errors"].to_numpy() / requests, np.nan),
+                "rate_limited_rate": np.where(
+                    requests > 0, g["rate_limited"].to_numpy() / requests, np.nan
+                ),
                 "connection_success_rate": np.where(
                     attempts > 0, g["conn_ok"].to_numpy() / attempts, np.nan
                 ),
@@ -257,10 +263,16 @@ def _knee_reasons(row: pd.Series, base: pd.Series, config: CapacityConfig) -> li
             f"error rate {row['error_rate'] * 100:.3f}% > {config.max_error_rate * 100:g}%"
         )
     per, base_per = row["turns_per_s_per_conn"], base["turns_per_s_per_conn"]
+    limited = float(row.get("rate_limited_rate", 0.0))
+    limited_note = (
+        f", with {limited * 100:.1f}% of its requests rate-limited by the server"
+        if limited > 0
+        else ""
+    )
     if per < config.min_scaling * base_per:
         reasons.append(
             f"turns/s per connection {per:.4f} < {config.min_scaling * 100:g}% of "
-            f"{base_per:.4f} at {base['concurrency']:g} (throughput stopped scaling)"
+            f"{base_per:.4f} at {base['concurrency']:g} (throughput stopped scaling)" + limited_note
         )
     return reasons
 
