@@ -212,7 +212,14 @@ def capacity(report: Report) -> bytes:
         values = levels[col].to_numpy(float)
         finite = values[np.isfinite(values)]
         axis.set_ylim(0, 1.3 * float(finite.max()) if finite.size and finite.max() > 0 else 1.0)
-    ax.set_title(f"Capacity: {cap.verdict_text}"[:110], fontsize="medium")
+    if cap.knee is not None:
+        best = cap.max_sustainable_concurrency
+        title = f"knee at {cap.knee['concurrency']:g} connections, max sustainable " + (
+            "none" if best is None else f"{best:g}"
+        )
+    else:
+        title = cap.verdict_text.split(" (")[0].rstrip(".")
+    ax.set_title(f"Capacity: {title}", fontsize="medium")
     return _png(fig)
 
 
