@@ -208,6 +208,7 @@ class GuestClient:
         if transport is None or done is None:
             raise InvalidState("never connected")
         if not done.is_set():
+            self.stop_heartbeat(drain_s=self.options.close_timeout_s)
             transport.send_close(code)
             if not done.wait(self.options.close_timeout_s):
                 transport.abort()
@@ -633,11 +634,11 @@ class GuestClient:
         if interval > 0 and self._hb is None:
             self._hb = Heartbeat(interval, self._heartbeat_once, self._configured)
 
-    def stop_heartbeat(self) -> None:
-        """Stop the heartbeat (idempotent)."""
+    def stop_heartbeat(self, drain_s: float = 0.0) -> None:
+        """Stop the heartbeat (idempotent); ``drain_s`` lets an echo in flight finish first."""
         hb, self._hb = self._hb, None
         if hb is not None:
-            hb.stop()
+            hb.stop(drain_s)
 
     def _configured(self) -> bool:
         return self.state is SocketState.CONFIGURED
