@@ -74,37 +74,7 @@ def test_idle_timeout_is_detected(tmp_path: Path) -> None:
 
 def test_report_counts_equal_simulator_counts(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "-u",
-        "10",
-        "-r",
-        "10",
-        "-t",
-        "6s",
-        "--think-time",
-        "0.2s",
-        "--run-dir",
-        str(run_dir),
-        "--sim-args",
-        FAULTS,
-    ]
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    # Locust exits 1 when requests failed, which the injected faults guarantee.
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    _locust(run_dir, "-t", "6s", "--sim-args", FAULTS)
     sim = json.loads((run_dir / "run.json").read_text())["simulator_summary"]
     code = main(
         [
