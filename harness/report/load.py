@@ -278,5 +278,5 @@ def load_run(
 
 def _corrupt(run_dir: Path, path: Path, exc: Exception) -> str:
     msg = f"skipped corrupt shard {path.relative_to(run_dir)}: {exc}".splitlines()[0]
-    log.warning(msg)
+    log.debug(msg)  # the caller shows RunData.warnings once
     return msg
