@@ -244,6 +244,35 @@ class Session:
             self.bot_timer = None
 
 
+#: Expired tokens remembered for 4006 (§8.4 item 12); the oldest are forgotten beyond this, so
+#: a long soak with a short TTL cannot grow the simulator without bound (~100 MB at the cap).
+MAX_REMEMBERED_EXPIRED = 1_000_000
+
+
+class ExpiredTokens:
+    """An insertion-ordered set of expired tokens that forgets the oldest beyond ``limit``."""
+
+    __slots__ = ("_limit", "_tokens")
+
+    def __init__(self, limit: int = MAX_REMEMBERED_EXPIRED) -> None:
+        self._limit = limit
+        self._tokens: dict[str, None] = {}
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def add(self, token: str) -> None:
+        self._tokens[token] = None
+        if len(self._tokens) > self._limit:
+            del self._tokens[next(iter(self._tokens))]
+
+    def discard(self, token: str) -> None:
+        self._tokens.pop(token, None)
+
+
 class SessionStore:
     """All sessions of this process, the tokens remembered as expired, and the TTL sweep."""
 
@@ -252,7 +281,7 @@ class SessionStore:
         self.stats = stats
         self.picker = picker
         self.sessions: dict[str, Session] = {}
-        self.expired: set[str] = set()
+        self.expired = ExpiredTokens()
         self._sweeper: asyncio.TimerHandle | None = None
         #: set by the bot: called when a session's pending output must be dropped.
         self.on_session_end: Callable[[Session], None] = Session.cancel_bot

@@ -20,6 +20,7 @@ from harness.sim.faults import FaultPicker, SessionFault, UpgradeFault
 from harness.sim.latency import LatencyModel
 from harness.sim.ratelimit import SlidingWindow
 from harness.sim.server import origin_host
+from harness.sim.sessions import ExpiredTokens
 from harness.sim.stats import SimStats, parse_summary
 
 
@@ -180,3 +181,13 @@ def test_channel_time_strictly_increases() -> None:
     stamps = [clock.next_ms() for _ in range(1000)]
     assert all(b > a for a, b in itertools.pairwise(stamps))
     assert len(clock.hex_id()) == 32
+
+
+def test_expired_tokens_are_bounded_oldest_forgotten_first() -> None:
+    tokens = ExpiredTokens(limit=3)
+    for name in ("a", "b", "c", "d"):
+        tokens.add(name)
+    assert len(tokens) == 3 and "a" not in tokens and "d" in tokens
+    tokens.discard("c")
+    tokens.discard("zzz")
+    assert "c" not in tokens and len(tokens) == 2
