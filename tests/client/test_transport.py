@@ -273,3 +273,20 @@ def test_origin_and_extra_headers_reach_the_server(script_server: Callable[..., 
         assert headers["x-load-test"] == "guest-harness"
         transport.send_close()
         assert reader.close().code == 1000
+
+
+def test_send_to_a_peer_that_stopped_reading_gives_up(
+    script_server: Callable[..., object],
+) -> None:
+    server = script_server()
+    opts = TransportOptions(tcp_timeout_s=5, tls_timeout_s=5, upgrade_timeout_s=5, read_timeout_s=1)
+    transport = Transport.connect(server.url, opts)  # type: ignore[attr-defined]
+    reader = Reader(transport)
+    transport.send_text(b"deaf")
+    assert reader.next() == (OP_TEXT, b"deaf-ok")
+    chunk = b"x" * 256 * 1024
+    with pytest.raises(ConnectionError), gevent.Timeout(30):
+        for _ in range(4000):  # the kernel buffers fill after a few MB; then a send times out
+            transport.send_text(chunk)
+    transport.abort()
+    assert reader.close().code == 1006
