@@ -81,7 +81,7 @@ def test_loopback_hosts(host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["wss://webmessaging.mypurecloud.com", "ws://10.0.0.1:80", "ws://[2001:db8::1]:9"]
+    "host", ["wss://webmessaging.example.com", "ws://10.0.0.1:80", "ws://[2001:db8::1]:9"]
 )
 def test_remote_hosts_are_refused_without_opt_in(host: str) -> None:
     assert not is_loopback(host)
@@ -92,7 +92,7 @@ def test_remote_hosts_are_refused_without_opt_in(host: str) -> None:
 def test_remote_opt_in_paces_within_documented_limits() -> None:
     flow = FlowConfig(deployment_id="9f3c6a1e-0000-4000-8000-000000000001")
     p = check_target(
-        "wss://webmessaging.mypurecloud.com",
+        "wss://webmessaging.example.com",
         flow,
         allow_remote=True,
         conn_rate_override=0,
@@ -100,7 +100,7 @@ def test_remote_opt_in_paces_within_documented_limits() -> None:
     )
     assert p.remote and p.conn_per_minute == 250 and p.msg_per_second == 5
     assert p.req_per_minute is not None and p.req_per_minute <= 60
-    banner = p.banner("wss://webmessaging.mypurecloud.com", 4)
+    banner = p.banner("wss://webmessaging.example.com", 4)
     assert "1000/min" in banner and "30 s" in banner
     fast = FlowConfig(deployment_id=flow.deployment_id, heartbeat_interval_s=5)
     with pytest.raises(UsageError, match="heartbeat"):
