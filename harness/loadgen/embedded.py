@@ -7,28 +7,14 @@ quits, and its closing ``SUMMARY {json}`` line goes into run.json.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from harness.sim.launcher import SimProcess
+from harness.sim.stats import parse_summary
 
 logger = logging.getLogger(__name__)
-
-SUMMARY_PREFIX = "SUMMARY "
-
-
-def parse_summary(output: str) -> dict[str, Any] | None:
-    """The JSON of the last ``SUMMARY {json}`` line, or None when there is none."""
-    for line in reversed(output.splitlines()):
-        if line.startswith(SUMMARY_PREFIX):
-            try:
-                value = json.loads(line[len(SUMMARY_PREFIX) :])
-            except ValueError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
 
 
 class EmbeddedSimulator:
@@ -50,7 +36,8 @@ class EmbeddedSimulator:
         if not self._stopped:
             self._stopped = True
             output = self._proc.stop()
-            self.summary = parse_summary(output)
+            stats = parse_summary(output)
+            self.summary = stats.to_dict() if stats is not None else None
             if self.summary is None:
                 logger.warning("embedded simulator printed no SUMMARY line")
         return self.summary

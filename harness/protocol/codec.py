@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -322,8 +321,3 @@ def custom_attributes_size(action: f.OnMessage) -> int:
             if isinstance(metadata, Mapping) and "customAttributes" in metadata:
                 sizes.append(len(orjson.dumps(metadata["customAttributes"])))
     return max(sizes)
-
-
-def new_tracing_id() -> str:
-    """A fresh UUID v4 for ``tracingId`` (§2)."""
-    return str(uuid.uuid4())

@@ -19,8 +19,11 @@ from matplotlib.figure import Figure
 from harness.record import schema as s
 from harness.report.build import Report
 from harness.report.columns import AGE_S, WINDOW_S
+from harness.report.metrics.common import thin_rows
 
 _DPI = 100
+#: Survival curves are drawn from at most this many points.
+_PLOT_POINTS = 800
 
 
 def _png(fig: Figure) -> bytes:
@@ -142,22 +145,15 @@ def latency_cdf(report: Report) -> bytes:
     return _png(fig)
 
 
-def _thin(frame: pd.DataFrame, points: int = 800) -> pd.DataFrame:
-    """At most ``points`` rows, first and last kept (a step curve looks the same)."""
-    if len(frame) <= points:
-        return frame
-    return frame.iloc[np.unique(np.linspace(0, len(frame) - 1, points).astype(np.int64))]
-
-
 def survival(report: Report) -> bytes:
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
-    curve = _thin(report.survival)
+    curve = thin_rows(report.survival, _PLOT_POINTS)
     ax.step(curve[AGE_S], curve["survival"], where="post", color="black", label="still open (KM)")
     by_code: pd.DataFrame = report.survival_by_code
     end = float(curve[AGE_S].max()) if len(curve) else 0.0
     for code, full in by_code.groupby("close_code"):
-        part = _thin(full)
+        part = thin_rows(full, _PLOT_POINTS)
         # hold each line flat to the oldest age so the curves read as shares at any age
         x = np.append(part[AGE_S].to_numpy(float), end)
         y = np.append(part["cumulative_share"].to_numpy(float), part["cumulative_share"].iloc[-1])

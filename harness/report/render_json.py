@@ -16,7 +16,7 @@ import orjson
 import pandas as pd
 
 from harness.report.build import Report
-from harness.report.metrics.common import QUANTILE_DEFINITION
+from harness.report.metrics.common import QUANTILE_DEFINITION, thin_rows
 from harness.report.slo import GateResult
 
 SCHEMA_VERSION = 1
@@ -41,12 +41,6 @@ def clean(obj: Any) -> Any:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(frame.columns, row, strict=True)) for row in frame.itertuples(index=False)]
-
-
-def _thin(frame: pd.DataFrame, points: int = _CURVE_POINTS) -> pd.DataFrame:
-    if len(frame) <= points:
-        return frame
-    return frame.iloc[np.unique(np.linspace(0, len(frame) - 1, points).astype(int))]
 
 
 def steps_section(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -128,7 +122,7 @@ def report_dict(report: Report, results: list[GateResult], files: dict[str, str]
         "survival": {
             "detected_idle_timeout_s": report.detected.get("idle_timeout_s"),
             "detected_max_age_s": report.detected.get("max_age_s"),
-            "curve": records(_thin(report.survival)),
+            "curve": records(thin_rows(report.survival, _CURVE_POINTS)),
         },
         "capacity": capacity_section(report),
         "timeseries": {"files": {k: v for k, v in files.items() if k.startswith("series")}},

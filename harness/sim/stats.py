@@ -106,7 +106,9 @@ def parse_summary(output: str) -> SimStats | None:
     """Find the ``SUMMARY {json}`` line in a simulator's stdout (for tests and load tools)."""
     for line in reversed(output.splitlines()):
         if line.startswith(SUMMARY_PREFIX):
-            data = orjson.loads(line[len(SUMMARY_PREFIX) :])
-            if isinstance(data, dict):
-                return SimStats.from_dict(data)
+            try:
+                data = orjson.loads(line[len(SUMMARY_PREFIX) :])
+            except orjson.JSONDecodeError:
+                return None
+            return SimStats.from_dict(data) if isinstance(data, dict) else None
     return None
