@@ -116,7 +116,7 @@ def decode(data: bytes) -> ServerFrame:
         frame = _structured(obj)
         if frame is not None:
             return frame
-    return codec.decode_server(data)
+    return codec.decode_server_object(obj)  # parsed once: the reference checks the object
 
 
 _BAD: Final = object()
