@@ -332,7 +332,7 @@ def recorder_cost_us(rows: int = 100_000, *, warm: bool = True) -> tuple[float, 
     for i in range(rows):
         step = "onMessage" if i % 2 else "botReply"
         row = (i % 1000, tokens[i % 1000], 1, step, now + i, 812.5 + i % 97, None, True)
-        rec.add((*row, None, None, None, None, None, None, 120, 310))
+        rec.add((*row, None, None, None, None, None, None, 120, 310, None, None, None))
     c1 = time.process_time()
     table = rec.take_batch()
     c2 = time.process_time()

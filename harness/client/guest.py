@@ -24,6 +24,7 @@ from harness.client import wire
 from harness.client.heartbeat import Heartbeat
 from harness.client.options import ClientOptions
 from harness.client.outcomes import (
+    answer_row,
     close_row,
     connect_failure,
     failure,
@@ -90,6 +91,7 @@ class GuestClient:
         "_hb",
         "_last_echo_ns",
         "_notice",
+        "_quiet_ns",
         "_reader",
         "_session",
         "_tracing_id",
@@ -97,6 +99,8 @@ class GuestClient:
         "close_info",
         "conn_id",
         "counters",
+        "custom_attributes",
+        "inbox",
         "options",
         "report",
         "token",
@@ -125,6 +129,13 @@ class GuestClient:
         self._hb: Heartbeat | None = None
         self._last_echo_ns = 0
         self._tracing_id = wire.TracingIds()
+        self._quiet_ns = int(options.answer_quiet_s * 1e9)
+        #: sent as ``message.channel.metadata.customAttributes`` on every text, quick-reply
+        #: answer and presence event (not on typing); None sends none (§2.3)
+        self.custom_attributes: dict[str, str] | None = None
+        #: every outbound message and event of the current socket with its arrival time
+        #: (``options.keep_inbox``); whoever reads it may trim it
+        self.inbox: list[tuple[int, Any]] | None = [] if options.keep_inbox else None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -174,6 +185,7 @@ class GuestClient:
             self._connect_failed(exc, ts, t0)
             raise
         session = GuestSession(int(self.options.reply_timeout_s * 1e9), self.counters)
+        session.inbox = self.inbox
         session.upgraded()
         self._session, self._transport = session, transport
         self.close_info = None
@@ -258,7 +270,14 @@ class GuestClient:
             log.debug("decoder failed", exc_info=True)
             self._dispatch([session.protocol_error(f"undecodable frame: {exc!r}"[:200])], 0)
             return
+        inbox = self.inbox
+        if inbox is None:
+            self._dispatch(session.feed(frame, now), len(data))
+            return
+        seen = len(inbox)
         self._dispatch(session.feed(frame, now), len(data))
+        if len(inbox) != seen:
+            self._wake()  # a script waiting on the inbox looks again
 
     def _dispatch(self, events: list[Event], size: int) -> None:
         for event in events:
@@ -281,9 +300,13 @@ class GuestClient:
         if size:
             if part == "answer":
                 pending.answer_bytes = size
-            else:
-                pending.reply_bytes = size
+            elif part != "end":
+                if part == "reply":
+                    pending.reply_bytes = size
+                pending.bot_bytes += size
         if not pending.done:
+            if part == "reply" and pending.collecting and pending.waiter is not None:
+                pending.waiter.set()  # the answer opened: the waiter re-arms for its quiet end
             return
         waiter = pending.waiter
         if waiter is not None:
@@ -316,6 +339,15 @@ class GuestClient:
             self._notice = None
             notice.set()
 
+    def wait_change(self, timeout_s: float) -> None:
+        """Wait (bounded) until the next notice: a message in the inbox, the conversation
+        becoming read-only or cleared, a ConnectionClosedEvent, or the socket closing."""
+        if self.closed:
+            return
+        if self._notice is None:
+            self._notice = gevent.event.Event()
+        self._notice.wait(timeout_s)
+
     def wait_read_only(self, timeout_s: float) -> bool:
         """Wait (bounded) until the conversation is read-only (§7.1); True if it is."""
         deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
@@ -323,9 +355,7 @@ class GuestClient:
             remaining = (deadline - time.perf_counter_ns()) / 1e9
             if remaining <= 0:
                 break
-            if self._notice is None:
-                self._notice = gevent.event.Event()
-            self._notice.wait(remaining)
+            self.wait_change(remaining)
         return self.read_only
 
     # --- requests ---------------------------------------------------------------------------
@@ -340,6 +370,7 @@ class GuestClient:
         want_reply: bool = False,
         wait: bool = True,
         custom_id: bool = False,
+        collect: bool = False,
     ) -> tuple[Pending, int, int]:
         """Register, encode and send one request; returns (pending, wall ts, bytes sent).
 
@@ -359,6 +390,8 @@ class GuestClient:
             text=text,
             want_reply=want_reply,
             custom_message_id=tracing_id if custom_id else None,
+            quiet_ns=self._quiet_ns if collect else 0,
+            ends_on_content=self.options.answer_ends_on_quick_replies,
         )
         if wait:
             pending.waiter = gevent.event.Event()
@@ -383,14 +416,15 @@ class GuestClient:
         return pending, ts, size
 
     def _await(self, pending: Pending) -> None:
-        """Wait until every awaited part is settled; the deadline settles the rest as lost.
+        """Wait until every awaited part is settled and the bot's answer has closed; the
+        deadline settles the rest as lost, the quiet period closes the answer.
 
-        The deadline is a bare hub timer that sets the waiter (cheaper than a gevent.Timeout).
+        The wake-up is a bare hub timer that sets the waiter (cheaper than a gevent.Timeout).
         """
         waiter = pending.waiter
         loop = gevent.get_hub().loop
         while not pending.done:
-            remaining = (pending.deadline_ns - time.perf_counter_ns()) / 1e9
+            remaining = (pending.wake_ns - time.perf_counter_ns()) / 1e9
             if remaining > 0:
                 timer = loop.timer(remaining)
                 timer.start(waiter.set)
@@ -474,22 +508,53 @@ class GuestClient:
         assert isinstance(pending.frame, SessionResponse)
         return pending.frame
 
-    def send_text(self, text: str, intended_ns: int | None = None) -> None:
-        """Send a guest text (§2.3); report ``onMessage`` (echo) and ``botReply`` (§7.3 rule 4).
+    def send_text(
+        self,
+        text: str,
+        intended_ns: int | None = None,
+        attributes: dict[str, str] | None = None,
+        reply_errors: bool = True,
+    ) -> Pending:
+        """Send a guest text (§2.3); report ``onMessage`` (echo), ``botReply`` (first bot
+        message, §7.3 rule 4) and ``botAnswer`` (the whole answer). Returns when the answer
+        has closed; ``attributes`` are merged over :attr:`custom_attributes` for this text.
 
         Raises:
             RateLimited: 429 (after waiting ``retryAfter``, bounded); not a failure.
             ServerErrorFrame, ResponseTimeout, UnexpectedClose, InvalidState.
         """
-        self._turn(wire.text_message(text), text, intended_ns)
+        message = wire.text_message(text)
+        if attributes:
+            merged = {**(self.custom_attributes or {}), **attributes}
+            message["channel"] = {"metadata": {"customAttributes": merged}}
+        return self._turn(message, text, intended_ns, reply_errors)
 
-    def send_quick_reply(self, text: str, payload: str, intended_ns: int | None = None) -> None:
+    def send_quick_reply(
+        self,
+        text: str,
+        payload: str,
+        intended_ns: int | None = None,
+        reply_errors: bool = True,
+    ) -> Pending:
         """Answer a quick reply with a ButtonResponse (§2.3, the official web client's shape)."""
-        self._turn(wire.quick_reply_message(text, payload), text, intended_ns)
+        message = wire.quick_reply_message(text, payload)
+        return self._turn(message, text, intended_ns, reply_errors)
 
-    def _turn(self, message: dict[str, Any], text: str | None, intended_ns: int | None) -> None:
+    def _turn(
+        self,
+        message: dict[str, Any],
+        text: str | None,
+        intended_ns: int | None,
+        reply_errors: bool = True,
+    ) -> Pending:
+        """One guest turn: onMessage (echo), botReply (first message), botAnswer (the whole
+        answer, see :class:`~harness.protocol.session.Pending`); returns the settled request.
+        ``reply_errors`` False raises only for the message itself (a script judges the
+        replies), never for a missing bot reply (it is reported all the same).
+        """
         token = self.token
         tag = self.options.send_custom_message_id  # §7.3 rule 2, for servers without rule 1
+        message = self._with_attributes(message)
         pending, ts, size = self._start(
             Kind.MESSAGE,
             "onMessage",
@@ -497,6 +562,7 @@ class GuestClient:
             text=text,
             want_reply=True,
             custom_id=tag,
+            collect=True,
         )
         self._await(pending)
         exc = self._outcome(
@@ -521,8 +587,18 @@ class GuestClient:
                 bytes_in=pending.reply_bytes or None,
                 intended_ns=intended_ns,
             )
-            exc = exc or reply_exc
+            if reply_errors:
+                exc = exc or reply_exc
+        if reply is Outcome.OK:
+            self.report(answer_row(pending, ts, intended_ns))
         self._raise(exc)
+        return pending
+
+    def _with_attributes(self, message: dict[str, Any]) -> dict[str, Any]:
+        attributes = self.custom_attributes
+        if not attributes or "channel" in message:  # a text's own attributes already merged
+            return message
+        return {**message, "channel": {"metadata": {"customAttributes": attributes}}}
 
     def send_typing(self) -> None:
         """Typing On (§2.3), fire-and-forget: reports ``typing`` with no latency.
@@ -553,12 +629,13 @@ class GuestClient:
         if kind not in PRESENCE_KINDS:
             raise UsageError(f"presence kind must be one of {sorted(PRESENCE_KINDS)}, got {kind!r}")
         token = self.token
-        message = wire.event_message(wire.presence(kind))
+        message = self._with_attributes(wire.event_message(wire.presence(kind)))
         pending, ts, size = self._start(
             Kind.MESSAGE,
             "presence",
             lambda tid: wire.on_message(token, tid, message),
             want_reply=wait_reply,
+            collect=wait_reply,
         )
         self._await(pending)
         exc = self._outcome(

@@ -37,6 +37,11 @@ class ClientOptions:
     max_retry_after_s: float = 10.0  # a 429's retryAfter is honoured up to this bound
     close_on_connection_closed_event: bool = True  # protocol.md §3.2: clients close with 1000
     send_custom_message_id: bool = False  # §7.3 rule 2: also tag texts with customMessageId
+    #: a bot answer is every outbound message after a send until the bot is quiet this long
+    #: (0 = the first message is the whole answer); see harness.protocol.session.Pending
+    answer_quiet_s: float = 0.5
+    answer_ends_on_quick_replies: bool = True  # a quick-reply/card message ends it at once
+    keep_inbox: bool = False  # keep every outbound message for content checks (scripts)
 
     def __post_init__(self) -> None:
         for name in ("tcp_timeout_s", "tls_timeout_s", "upgrade_timeout_s", "read_timeout_s"):
@@ -45,6 +50,8 @@ class ClientOptions:
         for name in ("reply_timeout_s", "close_timeout_s"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.answer_quiet_s < 0:
+            raise UsageError(f"answer_quiet_s must be >= 0, got {self.answer_quiet_s!r}")
         if self.max_retry_after_s < 0:
             raise UsageError("max_retry_after_s must be >= 0")
         hb = self.heartbeat_interval_s

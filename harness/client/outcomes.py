@@ -22,7 +22,13 @@ from harness.errors import (
 )
 from harness.protocol.codes import Close
 from harness.protocol.frames import ErrorResponse, TooManyRequests
-from harness.protocol.session import Outcome, Pending, is_rate_limit
+from harness.protocol.session import (
+    ANSWER_CONTENT,
+    ANSWER_QUIET,
+    Outcome,
+    Pending,
+    is_rate_limit,
+)
 
 _NS_PER_US = 1000.0
 
@@ -145,9 +151,25 @@ def close_row(close: Close, transport: Transport, now_ns: int, ts: int) -> StepO
     )
 
 
+def answer_row(pending: Pending, ts: int, intended_ns: int | None) -> StepOutcome:
+    """``botAnswer``: from the send to the last message of the bot's answer, with the number
+    of messages; ``detail`` names what closed it when that was not the quiet period."""
+    end = pending.answer_end
+    return StepOutcome(
+        "botAnswer",
+        ts,
+        us(pending.started_ns, pending.last_ns),
+        True,
+        detail=None if end in (None, ANSWER_QUIET, ANSWER_CONTENT) else f"ended by {end}",
+        bytes_in=pending.bot_bytes or None,
+        intended_ns=intended_ns,
+        messages=pending.messages,
+    )
+
+
 def integrity_row(kind: str, detail: str) -> StepOutcome:
-    """A §7.3 finding; extra replies, unsolicited and late messages are not failures."""
-    ok = kind in ("extra_reply", "unsolicited", "late")
+    """A §7.3 finding; unsolicited and late messages and late responses are not failures."""
+    ok = kind in ("late_message", "unsolicited", "late", "reordered")
     return StepOutcome("integrity", time.time_ns(), None, ok, kind, detail=detail[:200])
 
 

@@ -38,4 +38,5 @@ class StepOutcome(NamedTuple):
     bytes_out: int | None = None
     bytes_in: int | None = None
     intended_ns: int | None = None
+    messages: int | None = None  # botAnswer: outbound messages in the bot's answer
     exception: BaseException | None = None

@@ -23,6 +23,12 @@ from harness.record.recorder import Recorder
 REQUEST_TYPE: Final = "WS"
 RATE_LIMITED_NAME: Final = "rate_limited"
 _RATE_LIMITED_ERRORS: Final = frozenset((s.ERR_RATE_LIMITED, "http_429"))
+#: Rows of these steps belong to the script step being run (the others: connect, configure,
+#: heartbeat echo, close, errors, get the scenario only).
+_STEPPED: Final = frozenset(
+    {s.STEP_ON_MESSAGE, s.STEP_BOT_REPLY, s.STEP_BOT_ANSWER, s.STEP_TYPING, s.STEP_PRESENCE}
+    | {s.STEP_SCRIPT_REPLY, s.STEP_SCENARIO, s.STEP_INTEGRITY}
+)
 
 
 class ClientIds(Protocol):
@@ -41,7 +47,16 @@ class Counters(Protocol):
 class StepReporter:
     """The ``report`` callable handed to one GuestClient."""
 
-    __slots__ = ("_counters", "_fire", "_recorder", "client", "intended_connect_ns", "user_id")
+    __slots__ = (
+        "_counters",
+        "_fire",
+        "_recorder",
+        "client",
+        "intended_connect_ns",
+        "scenario",
+        "script_step",
+        "user_id",
+    )
 
     def __init__(
         self,
@@ -57,6 +72,9 @@ class StepReporter:
         self.client: ClientIds | None = None
         #: open model: the slot the next connect was scheduled for (coordinated omission)
         self.intended_connect_ns: int | None = None
+        #: scripted runs: the conversation's scenario and the step being run (schema columns)
+        self.scenario: str | None = None
+        self.script_step: int | None = None
 
     def __call__(self, o: StepOutcome) -> None:
         step = o.step
@@ -88,6 +106,9 @@ class StepReporter:
                     o.detail,
                     o.bytes_out,
                     o.bytes_in,
+                    o.messages,
+                    self.scenario,
+                    self.script_step if step in _STEPPED else None,
                 )
             )
         self._fire_locust(o)
@@ -99,7 +120,13 @@ class StepReporter:
             return
         if o.latency_us is None or step in (s.STEP_INTEGRITY, s.STEP_ERROR, s.STEP_TYPING):
             return  # fire-and-forget or a count, not a timed request
+        if o.error == s.ERR_STOPPED:
+            return  # a conversation the run's end cut short: neither done nor failed
         name = step
+        if step == s.STEP_SCRIPT_REPLY:
+            name = f"reply: {self.scenario} #{self.script_step}"  # low cardinality: per step
+        elif step == s.STEP_SCENARIO:
+            name = f"scenario: {self.scenario}"
         exception = None
         if not o.ok:
             if o.error in _RATE_LIMITED_ERRORS:

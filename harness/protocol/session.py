@@ -77,13 +77,16 @@ class IntegrityCounters:
     """Counts of §7.3 anomalies and of refusals; one instance per client, across sockets.
 
     ``lost`` counts awaited parts that passed their deadline (an echo, a bot reply or a
-    response each count one); ``late`` counts responses whose request is no longer pending.
+    response each count one); ``late`` counts responses whose request is no longer pending;
+    ``late_message`` counts bot messages that came after their answer had closed and before the
+    next send (never taken as the next turn's reply); ``unsolicited`` bot messages with no
+    send to answer (a welcome, an agent).
     """
 
     lost: int = 0
     duplicate: int = 0
     out_of_order: int = 0
-    extra_reply: int = 0
+    late_message: int = 0
     unsolicited: int = 0
     late: int = 0
     rate_limited: int = 0
@@ -98,6 +101,12 @@ class Pending:
     or a 429). ``reply`` is the first bot reply (§7.3 rule 4) and is awaited only when
     ``want_reply``. ``*_ns`` are the monotonic arrival times. ``waiter`` is opaque here: the
     client hangs its wake-up object on it.
+
+    The bot's **answer** to a text is every outbound message after the send until the bot has
+    been quiet for ``quiet_ns`` (or, with ``ends_on_content``, a message offers quick replies or
+    a card), or the deadline passes: ``messages`` counts them and ``last_ns`` is the arrival of
+    the last one. ``collecting`` is True while the answer is open; ``quiet_ns`` 0 makes the
+    first message the whole answer. ``answer_end`` says what closed it (see :data:`ANSWER_ENDS`).
     """
 
     kind: Kind
@@ -117,14 +126,30 @@ class Pending:
     reply_before_echo: bool = False
     answer_bytes: int = 0
     reply_bytes: int = 0
+    bot_bytes: int = 0  # every message of the bot's answer, for the client's byte counts
+    quiet_ns: int = 0
+    ends_on_content: bool = True
+    messages: int = 0
+    last_ns: int = 0
+    collecting: bool = False
+    answer_end: str | None = None
     waiter: Any = None
 
     @property
     def done(self) -> bool:
-        """True once every awaited part is settled."""
-        return (self.answer is not None or not self.want_answer) and (
-            self.reply is not None or not self.want_reply
+        """True once every awaited part is settled and the bot's answer has closed."""
+        return (
+            (self.answer is not None or not self.want_answer)
+            and (self.reply is not None or not self.want_reply)
+            and not self.collecting
         )
+
+    @property
+    def wake_ns(self) -> int:
+        """When the client must look again: the deadline, or the end of the quiet period."""
+        if self.collecting:
+            return min(self.deadline_ns, self.last_ns + self.quiet_ns)
+        return self.deadline_ns
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -140,7 +165,7 @@ class Settled:
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
-    """A §7.3 integrity finding: duplicate, out_of_order, extra_reply, unsolicited or late."""
+    """A §7.3 integrity finding: duplicate, out_of_order, late_message, unsolicited or late."""
 
     kind: str
     detail: str = ""
@@ -172,6 +197,21 @@ Event = Settled | Anomaly | ProtocolError | StrayError | Pushed
 _ALLOWED_BEFORE_CONFIGURE = frozenset({Kind.CONFIGURE, Kind.OTHER})
 _SESSION_KINDS = (Kind.CONFIGURE, Kind.CLOSE_SESSION)
 RATE_LIMIT_CODES = frozenset({429, 4029})
+#: What closed a bot answer: the quiet period, a quick-reply/card message, the deadline, the
+#: socket closing, or the conversation ending in ReadOnly mode.
+ANSWER_QUIET, ANSWER_CONTENT, ANSWER_TIMEOUT = "quiet", "quick_replies", "timeout"
+ANSWER_CLOSED, ANSWER_DISCONNECT = "closed", "disconnect"
+ANSWER_ENDS = (ANSWER_QUIET, ANSWER_CONTENT, ANSWER_TIMEOUT, ANSWER_CLOSED, ANSWER_DISCONNECT)
+#: Content types that make a message the end of an answer (the bot now waits for the guest).
+_CHOICE_CONTENT = frozenset({"QuickReply", "Card", "Carousel", "ButtonResponse", "List"})
+
+
+def offers_choice(msg: StructuredMessage) -> bool:
+    """True when a bot message offers quick replies or a card (§3.4): the guest's turn."""
+    for item in msg.content or ():
+        if isinstance(item, dict) and item.get("contentType") in _CHOICE_CONTENT:
+            return True
+    return False
 
 
 def is_rate_limit(frame: ErrorResponse | TooManyRequests) -> bool:
@@ -198,12 +238,13 @@ class GuestSession:
     """Socket state, pending requests and integrity accounting for one guest socket."""
 
     __slots__ = (
+        "_answered_since_send",
         "_ids",
         "_ids_pos",
         "_last_time",
         "_pending",
-        "_replied_since_send",
         "counters",
+        "inbox",
         "new_session",
         "read_only",
         "reply_timeout_ns",
@@ -220,7 +261,10 @@ class GuestSession:
         self._ids = bytearray(_KEY.size * DUPLICATE_WINDOW)
         self._ids_pos = 0
         self._last_time: str | None = None
-        self._replied_since_send = False
+        self._answered_since_send = False
+        #: when a list: every outbound message and event, with its arrival time (scripts read
+        #: it); None (the default flow) keeps nothing.
+        self.inbox: list[tuple[int, StructuredMessage]] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -231,12 +275,15 @@ class GuestSession:
         self.state = SocketState.UPGRADED
 
     def closed(self, close: Close, now_ns: int) -> list[Event]:
-        """The socket closed (any state → closed): settle everything still pending as closed."""
+        """The socket closed (any state → closed): settle everything still pending as closed;
+        an open bot answer ends with what has arrived."""
         del close  # the reason is the client's to report; every pending part ends the same way
         self.state = SocketState.CLOSED
         events: list[Event] = []
-        for pending in self._pending.values():
+        for pending in list(self._pending.values()):
             events.extend(self._settle_all(pending, Outcome.CLOSED, now_ns))
+            if pending.collecting:
+                events.append(self._end_answer(pending, ANSWER_CLOSED))
         self._pending.clear()
         return events
 
@@ -256,6 +303,8 @@ class GuestSession:
         want_answer: bool = True,
         want_reply: bool = False,
         timeout_ns: int | None = None,
+        quiet_ns: int = 0,
+        ends_on_content: bool = True,
     ) -> Pending:
         """Register a request about to be sent; call it before the bytes go out.
 
@@ -284,10 +333,12 @@ class GuestSession:
             custom_message_id=custom_message_id,
             want_answer=want_answer,
             want_reply=want_reply,
+            quiet_ns=quiet_ns,
+            ends_on_content=ends_on_content,
         )
         self._pending[tracing_id] = pending
         if want_reply:
-            self._replied_since_send = False
+            self._answered_since_send = False
         return pending
 
     def abandon(self, pending: Pending) -> None:
@@ -295,15 +346,22 @@ class GuestSession:
         self._pending.pop(pending.tracing_id, None)
 
     def expire(self, now_ns: int) -> list[Event]:
-        """Settle every part whose deadline has passed as a timeout: lost (§7.3 rule 6)."""
+        """Close every bot answer that has been quiet long enough, and settle every part whose
+        deadline has passed as a timeout: lost (§7.3 rule 6)."""
         if not self._pending:
             return []
         events: list[Event] = []
-        for pending in [p for p in self._pending.values() if p.deadline_ns <= now_ns]:
+        for pending in [p for p in self._pending.values() if p.wake_ns <= now_ns]:
+            if pending.collecting and pending.last_ns + pending.quiet_ns <= now_ns:
+                events.append(self._end_answer(pending, ANSWER_QUIET))
+            if pending.deadline_ns > now_ns:
+                continue
             before = len(events)
             events.extend(self._settle_all(pending, Outcome.TIMEOUT, now_ns))
             self.counters.lost += len(events) - before
-            del self._pending[pending.tracing_id]
+            if pending.collecting:
+                events.append(self._end_answer(pending, ANSWER_TIMEOUT))
+            self._pending.pop(pending.tracing_id, None)
         return events
 
     # --- input --------------------------------------------------------------------------------
@@ -353,6 +411,9 @@ class GuestSession:
                 backwards = True  # §7.3 rule 5: time ran backwards on this socket
             else:
                 self._last_time = stamp
+        inbox = self.inbox
+        if inbox is not None and msg.direction != INBOUND:
+            inbox.append((now_ns, msg))
         if msg.kind == RESPONSE:
             events = self._on_echo_reply(msg, now_ns)
         elif msg.direction == INBOUND:
@@ -429,22 +490,51 @@ class GuestSession:
         return None
 
     def _on_bot_reply(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
-        """§7.3 rule 4 and 5: the first outbound Text/Structured after a send is its reply."""
+        """§7.3 rules 4 and 5: the first outbound Text/Structured after a send is its reply and
+        opens the bot's answer; the next ones join it until it closes. A message after the
+        answer closed and before the next send is a ``late_message``, never the next reply."""
         for pending in self._pending.values():
-            if pending.want_reply and pending.reply is None:
+            if not pending.want_reply:
+                continue
+            if pending.reply is None:
                 pending.reply = Outcome.OK
-                pending.reply_ns = now_ns
+                pending.reply_ns = pending.last_ns = now_ns
                 pending.reply_frame = msg
+                pending.messages = 1
                 if pending.answer is None:
                     pending.reply_before_echo = True  # timed as usual; the echo is late
-                self._replied_since_send = True
-                self._drop_if_done(pending)
+                if pending.quiet_ns <= 0:
+                    self._close_answer(pending, ANSWER_QUIET)  # the first message is all of it
+                else:
+                    pending.collecting = True
+                    self._grow_answer(pending, msg)
                 return [Settled(pending, "reply")]
-        if self._replied_since_send:
-            self.counters.extra_reply += 1
-            return [Anomaly("extra_reply", msg.id or "")]
+            if pending.collecting:
+                pending.messages += 1
+                pending.last_ns = now_ns
+                self._grow_answer(pending, msg)
+                return [Settled(pending, "more")]
+        if self._answered_since_send:
+            self.counters.late_message += 1
+            return [Anomaly("late_message", msg.id or "")]
         self.counters.unsolicited += 1
         return [Anomaly("unsolicited", msg.id or "")]
+
+    def _grow_answer(self, pending: Pending, msg: StructuredMessage) -> None:
+        """A message offering quick replies or a card closes the answer: the guest's turn."""
+        if pending.ends_on_content and offers_choice(msg):
+            self._close_answer(pending, ANSWER_CONTENT)
+
+    def _close_answer(self, pending: Pending, how: str) -> None:
+        pending.collecting = False
+        pending.answer_end = how
+        self._answered_since_send = True
+        self._drop_if_done(pending)
+
+    def _end_answer(self, pending: Pending, how: str) -> Settled:
+        """Close an open answer from outside a message (quiet, deadline, close, disconnect)."""
+        self._close_answer(pending, how)
+        return Settled(pending, "end")
 
     def _on_read_only(self, msg: StructuredMessage, now_ns: int) -> list[Event]:
         """§3.4 / §7.1: the conversation ended in ReadOnly mode; awaited replies cannot come."""
@@ -456,6 +546,8 @@ class GuestSession:
                 pending.reply_ns = now_ns
                 self._drop_if_done(pending)
                 events.append(Settled(pending, "reply"))
+            elif pending.collecting:
+                events.append(self._end_answer(pending, ANSWER_DISCONNECT))
         return events
 
     # --- responses and errors -----------------------------------------------------------------
@@ -532,6 +624,8 @@ class GuestSession:
             pending.reply, pending.reply_ns = outcome, now_ns
             events.append(Settled(pending, "reply"))
         if drop:
+            if pending.collecting:  # the request is over: its answer ends with what came
+                events.append(self._end_answer(pending, ANSWER_CLOSED))
             self._pending.pop(pending.tracing_id, None)
         return events
 

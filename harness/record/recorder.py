@@ -24,9 +24,9 @@ BATCH_SCHEMA: Final = pa.schema(
     [f for f in s.EVENT_SCHEMA if f.name not in (s.RUN_ID, s.WORKER_ID)]
 )
 
-# Step rows: every column up to bytes_in; generator rows: their own short tuple.
-_STEP_COLUMNS: Final = BATCH_SCHEMA.names[: BATCH_SCHEMA.get_field_index(s.BYTES_IN) + 1]
+# Step rows: every column but the generator's; generator rows: their own short tuple.
 _GENERATOR_ONLY: Final = (s.CPU_PCT, s.RSS_BYTES, s.ACTIVE_CONNECTIONS)
+_STEP_COLUMNS: Final = tuple(n for n in BATCH_SCHEMA.names if n not in _GENERATOR_ONLY)
 
 StepRow = tuple[
     int | None,  # user_id
@@ -45,6 +45,9 @@ StepRow = tuple[
     str | None,  # detail
     int | None,  # bytes_out
     int | None,  # bytes_in
+    int | None,  # answer_messages
+    str | None,  # scenario
+    int | None,  # script_step
 ]
 
 
@@ -75,7 +78,7 @@ class Recorder:
         Free text (``close_reason``, ``detail``) is cut to ``MAX_TEXT_CHARS``.
         """
         if row[12] is not None or row[13] is not None:
-            row = (*row[:12], _clip(row[12]), _clip(row[13]), row[14], row[15])
+            row = (*row[:12], _clip(row[12]), _clip(row[13]), *row[14:])
         self._rows.append(row)
 
     def add_generator(
@@ -104,7 +107,29 @@ def warm_up() -> None:
     and takes most of a second), so the first flush during a run does not stall the event
     loop. Call it before the load starts."""
     rec = Recorder()
-    rec.add((0, "", 0, "warm-up", 0, 0.0, None, True, None, None, None, None, None, None, 0, 0))
+    rec.add(
+        (
+            0,
+            "",
+            0,
+            "warm-up",
+            0,
+            0.0,
+            None,
+            True,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            0,
+            1,
+            "",
+            1,
+        )
+    )
     rec.add_generator(0, 0.0, 0.0, 0, 0)
     rec.take_batch()
 
@@ -117,7 +142,7 @@ def _step_batch(rows: list[StepRow]) -> pa.RecordBatch:
         for i, name in enumerate(_STEP_COLUMNS)
     ]
     arrays += [pa.nulls(n, BATCH_SCHEMA.field(name).type) for name in _GENERATOR_ONLY]
-    return pa.RecordBatch.from_arrays(arrays, schema=BATCH_SCHEMA)
+    return pa.RecordBatch.from_arrays(arrays, schema=BATCH_SCHEMA)  # generator columns last
 
 
 def _health_batch(rows: list[tuple[int, float, float, int, int]]) -> pa.RecordBatch:

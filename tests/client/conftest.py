@@ -148,7 +148,11 @@ def guest_url(base: str) -> str:
 
 def options(**kw: object) -> ClientOptions:
     """Client options with short waits for tests."""
-    defaults: dict[str, object] = {"reply_timeout_s": 5.0, "close_timeout_s": 3.0}
+    defaults: dict[str, object] = {
+        "reply_timeout_s": 5.0,
+        "close_timeout_s": 3.0,
+        "answer_quiet_s": 0.1,
+    }
     defaults.update(kw)
     return ClientOptions(DEPLOYMENT, **defaults)  # type: ignore[arg-type]
 

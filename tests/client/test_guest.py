@@ -242,17 +242,35 @@ def test_reordered_turn_counts_one_out_of_order(
     assert [o.error for o in reports.steps("integrity")] == ["out_of_order"]
 
 
-def test_extra_replies_are_counted(
+def test_a_three_message_answer_is_one_reply_and_one_answer(
     sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
 ) -> None:
-    sim = sim_with("--bot-replies", "3", "--quick-replies", "0")
-    client = make_client(sim.url)
+    sim = sim_with("--answer-messages", "3", "--answer-gap", "40ms", "--quick-replies", "0")
+    client = make_client(sim.url, answer_quiet_s=0.3)
     client.connect()
     client.configure()
     client.send_text("talk to me")
-    reports.wait_for(lambda r: len(r.steps("integrity")) >= 2)
-    assert client.counters.extra_reply == 2 and client.counters.unsolicited == 0
-    assert len(reports.steps("botReply")) == 1
+    reply, answer = reports.one("botReply"), reports.one("botAnswer")
+    assert answer.messages == 3 and answer.ok and answer.detail is None
+    assert reply.latency_us is not None and answer.latency_us is not None
+    assert answer.latency_us - reply.latency_us >= 2 * 39_000  # two gaps of 40 ms (timer slack)
+    assert client.counters.late_message == 0 and client.counters.unsolicited == 0
+
+
+def test_a_message_after_the_quiet_period_is_late_not_the_next_reply(
+    sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
+) -> None:
+    sim = sim_with("--answer-messages", "2", "--answer-gap", "400ms", "--quick-replies", "0")
+    client = make_client(sim.url, answer_quiet_s=0.1)
+    client.connect()
+    client.configure()
+    client.send_text("first")
+    assert reports.one("botAnswer").messages == 1  # the bot was quiet 100 ms: answer closed
+    reports.wait_for(lambda r: len(r.steps("integrity")) == 1)
+    assert reports.one("integrity").error == "late_message" and client.counters.late_message == 1
+    client.send_text("second")
+    assert [o.messages for o in reports.steps("botAnswer")] == [1, 1]
+    assert all(o.ok for o in reports.steps("botReply"))
 
 
 def test_origin_allow_list(sim_with: Callable[..., SimProcess], make_client: MakeClient) -> None:
@@ -290,10 +308,13 @@ def test_monkey_patched_world_in_a_subprocess(sim: SimProcess) -> None:
         timeout=90,
         check=True,
     )
-    steps = "[('botReply', True), ('close', True), ('configureSession', True), ('connect', True), "
+    steps = (
+        "[('botAnswer', True), ('botReply', True), ('close', True), ('configureSession', True), "
+    )
     assert (
-        out.stdout.strip() == steps + "('onMessage', True), ('typing', True)] 120"
-    )  # 6 rows x 20 users
+        out.stdout.strip()
+        == steps + "('connect', True), ('onMessage', True), ('typing', True)] 140"
+    )  # 7 rows x 20 users
 
 
 def test_upgrade_429_is_rate_limiting(

@@ -267,20 +267,110 @@ def test_events_do_not_count_as_replies() -> None:
     assert p.reply is Outcome.OK
 
 
-def test_further_replies_are_extra_and_replies_with_nothing_pending_are_unsolicited() -> None:
+def test_first_message_only_later_ones_are_late_and_with_nothing_pending_unsolicited() -> None:
     s = configured()
     ev = only(s.feed(bot(ms=1), 1), Anomaly)  # a welcome before any send
     assert ev.kind == "unsolicited"
-    s.begin(Kind.MESSAGE, "m", 2, text="hi", want_reply=True)
+    p = s.begin(Kind.MESSAGE, "m", 2, text="hi", want_reply=True)  # quiet 0: one message
     s.feed(echo("m", ms=2), 3)
     s.feed(bot(ms=3), 4)
-    assert only(s.feed(bot(ms=4), 5), Anomaly).kind == "extra_reply"
-    assert only(s.feed(bot(ms=5), 6), Anomaly).kind == "extra_reply"
-    assert (s.counters.unsolicited, s.counters.extra_reply) == (1, 2)
-    s.begin(Kind.MESSAGE, "m2", 7, text="again", want_reply=True)  # a new send resets it
+    assert p.done and p.messages == 1 and p.answer_end == "quiet"
+    assert only(s.feed(bot(ms=4), 5), Anomaly).kind == "late_message"
+    assert only(s.feed(bot(ms=5), 6), Anomaly).kind == "late_message"
+    assert (s.counters.unsolicited, s.counters.late_message) == (1, 2)
+    p2 = s.begin(Kind.MESSAGE, "m2", 7, text="again", want_reply=True)  # a new send resets it
     s.feed(echo("m2", "again", ms=6), 8)
-    s.feed(bot(ms=7), 9)
-    assert s.counters.extra_reply == 2
+    assert only(s.feed(bot(ms=7), 9), Settled).pending is p2
+    assert s.counters.late_message == 2
+
+
+QUIET = 100_000_000  # 100 ms
+
+
+def _quick(ms: int) -> StructuredMessage:
+    item = {"contentType": "QuickReply", "quickReply": {"text": "Yes", "payload": "y"}}
+    return bot(type="Structured", ms=ms, content=(item,))
+
+
+def test_an_answer_is_every_message_until_the_bot_is_quiet() -> None:
+    s = configured()
+    p = s.begin(Kind.MESSAGE, "m", 0, text="hi", want_reply=True, quiet_ns=QUIET)
+    s.feed(echo("m", ms=1), 1_000)
+    assert only(s.feed(bot(ms=2), 30_000_000), Settled).part == "reply"
+    assert p.collecting and not p.done and p.wake_ns == 130_000_000
+    assert only(s.feed(bot(ms=3), 180_000_000), Settled).part == "more"
+    assert only(s.feed(bot(ms=4), 270_000_000), Settled).part == "more"
+    assert s.expire(369_999_999) == []  # not quiet long enough yet
+    assert only(s.expire(370_000_000), Settled).part == "end"
+    assert (p.done, p.messages, p.reply_ns, p.last_ns) == (True, 3, 30_000_000, 270_000_000)
+    assert p.answer_end == "quiet" and s.pending_count == 0
+    assert only(s.feed(bot(ms=5), 400_000_000), Anomaly).kind == "late_message"
+    p2 = s.begin(Kind.MESSAGE, "m2", 500_000_000, text="2", want_reply=True, quiet_ns=QUIET)
+    s.feed(echo("m2", "2", ms=6), 500_000_001)
+    assert only(s.feed(bot(ms=7), 520_000_000), Settled).pending is p2  # never late
+    assert (s.counters.late_message, s.counters.out_of_order, s.counters.unsolicited) == (1, 0, 0)
+
+
+def test_quick_replies_end_the_answer_unless_told_otherwise() -> None:
+    s = configured()
+    p = s.begin(Kind.MESSAGE, "m", 0, text="hi", want_reply=True, quiet_ns=QUIET)
+    s.feed(echo("m"), 1)
+    s.feed(bot(ms=2), 2)
+    assert only(s.feed(_quick(3), 3), Settled).part == "more"
+    assert p.done and p.messages == 2 and p.answer_end == "quick_replies"
+    q = s.begin(
+        Kind.MESSAGE, "q", 10, text="hi", want_reply=True, quiet_ns=QUIET, ends_on_content=False
+    )
+    s.feed(echo("q", ms=10), 11)
+    s.feed(_quick(11), 12)
+    assert q.collecting and q.messages == 1
+
+
+def test_an_open_answer_ends_at_the_deadline_close_or_disconnect() -> None:
+    s = configured()
+    p = s.begin(Kind.MESSAGE, "m", 0, text="hi", want_reply=True, quiet_ns=TIMEOUT * 2)
+    s.feed(echo("m"), 1)
+    s.feed(bot(ms=2), 2)
+    assert p.wake_ns == TIMEOUT  # the deadline comes before the quiet period ends
+    ev = s.expire(TIMEOUT)
+    assert [e.part for e in ev if isinstance(e, Settled)] == ["end"]
+    assert p.answer_end == "timeout" and p.reply is Outcome.OK and s.counters.lost == 0
+    assert s.pending_count == 0
+    c = s.begin(Kind.MESSAGE, "c", TIMEOUT, text="hi", want_reply=True, quiet_ns=QUIET)
+    s.feed(echo("c", ms=5), TIMEOUT + 1)
+    s.feed(bot(ms=6), TIMEOUT + 2)
+    d = s.begin(Kind.MESSAGE, "d", TIMEOUT + 3, text="x", want_reply=True, quiet_ns=QUIET)
+    s.feed(echo("d", "x", ms=7), TIMEOUT + 4)
+    s.feed(bot(ms=8), TIMEOUT + 5)  # still c's answer: it is open
+    assert (c.messages, d.reply) == (2, None)
+    disconnect = bot(
+        type="Event",
+        text=None,
+        ms=9,
+        events=({"eventType": "Presence", "presence": {"type": "Disconnect"}},),
+        metadata={"readOnly": "true"},
+    )
+    s.feed(disconnect, TIMEOUT + 6)
+    assert c.answer_end == "disconnect" and d.reply is Outcome.CANCELLED
+    e = configured()
+    q = e.begin(Kind.MESSAGE, "q", 0, text="hi", want_reply=True, quiet_ns=QUIET)
+    e.feed(echo("q"), 1)
+    e.feed(bot(ms=2), 2)
+    e.closed(Close.abnormal(), 3)
+    assert q.answer_end == "closed" and q.done
+
+
+def test_the_inbox_keeps_outbound_messages_only_when_asked() -> None:
+    s = configured()
+    s.inbox = []
+    s.begin(Kind.MESSAGE, "m", 0, text="hi", want_reply=True)
+    s.feed(echo("m"), 1)
+    reply = bot(ms=2)
+    s.feed(reply, 2)
+    assert s.inbox == [(2, reply)]
+    plain = configured()
+    plain.feed(bot(ms=3), 3)
+    assert plain.inbox is None
 
 
 def test_typing_send_is_correlated_but_waits_for_no_reply() -> None:

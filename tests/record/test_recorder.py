@@ -40,6 +40,9 @@ def _row(step: str = s.STEP_ON_MESSAGE, **over: object) -> tuple[object, ...]:
         "detail": None,
         "bytes_out": 80,
         "bytes_in": 200,
+        "answer_messages": None,
+        "scenario": None,
+        "script_step": None,
     }
     base.update(over)
     return tuple(base.values())
