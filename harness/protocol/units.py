@@ -1,12 +1,16 @@
-"""Parsing of the human units used by every command line: durations and shares.
+"""Parsing of the human units used by every command line: durations, shares, distributions.
 
 protocol.md §8.1: durations take ``ms``/``s``/``m``/``h`` and a bare number means seconds;
-a SHARE is a fraction (a seeded draw) or ``every:N`` (exactly every N-th).
+a SHARE is a fraction (a seeded draw) or ``every:N`` (exactly every N-th); a distribution of
+durations is ``D``, ``fixed:D``, ``uniform:D1,D2`` or ``lognormal:median=D,p99=D`` (also
+written ``uniform(D1,D2)`` / ``lognormal(median=D,p99=D)`` in conversation scripts).
 """
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from dataclasses import dataclass
 
 from harness.errors import UsageError
@@ -78,3 +82,83 @@ class Share:
         if self.fraction <= 0.0:
             return False
         return rng.random() < self.fraction
+
+
+#: z-score of the 99th percentile of a standard normal (sigma = ln(p99/median) / 2.3263, §8.1).
+_Z99 = 2.3263
+_CALL = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A distribution of durations in seconds: ``fixed``, ``uniform`` or ``lognormal``.
+
+    For ``fixed`` ``a`` is the value; for ``uniform`` [a, b]; for ``lognormal`` a = median,
+    b = p99 (mu = ln median, sigma = ln(p99/median) / 2.3263).
+    """
+
+    kind: str
+    a: float
+    b: float = 0.0
+    spec: str = ""
+
+    @classmethod
+    def parse(cls, spec: str, name: str = "--bot-latency") -> Distribution:
+        """Parse ``D``, ``fixed:D``, ``uniform:D1,D2``, ``lognormal:median=D,p99=D``, or the
+        call forms ``uniform(D1,D2)`` / ``lognormal(median=D,p99=D)``; ``name`` is the option
+        or key quoted in errors.
+
+        Raises:
+            UsageError: the spec is malformed or its bounds are inconsistent.
+        """
+        text = spec.strip()
+        call = _CALL.match(text)
+        kind, sep, rest = (call[1], ":", call[2]) if call else text.partition(":")
+        kind = kind.strip().lower()
+        try:
+            if not sep:
+                return cls("fixed", parse_duration(kind), spec=spec)
+            if kind == "fixed":
+                return cls("fixed", parse_duration(rest), spec=spec)
+            if kind == "uniform":
+                low, comma, high = rest.partition(",")
+                if not comma:
+                    raise UsageError("use uniform:D1,D2")
+                a, b = parse_duration(low), parse_duration(high)
+                if b < a:
+                    raise UsageError("D2 must be >= D1")
+                return cls("uniform", a, b, spec=spec)
+            if kind == "lognormal":
+                return cls._lognormal(spec, rest)
+        except UsageError as exc:
+            raise UsageError(f"{name} {spec!r}: {exc}") from None
+        raise UsageError(f"{name} {spec!r}: kind must be fixed, uniform or lognormal")
+
+    @classmethod
+    def _lognormal(cls, spec: str, rest: str) -> Distribution:
+        params: dict[str, float] = {}
+        for part in rest.split(","):
+            key, eq, value = part.partition("=")
+            if not eq or key.strip() not in ("median", "p99"):
+                raise UsageError("use lognormal:median=D,p99=D")
+            params[key.strip()] = parse_duration(value)
+        if set(params) != {"median", "p99"}:
+            raise UsageError("needs both median= and p99=")
+        median, p99 = params["median"], params["p99"]
+        if not 0 < median <= p99:
+            raise UsageError("needs 0 < median <= p99")
+        return cls("lognormal", median, p99, spec=spec)
+
+    def draw(self, rng: random.Random) -> float:
+        """One duration in seconds."""
+        if self.kind == "fixed":
+            return self.a
+        if self.kind == "uniform":
+            return rng.uniform(self.a, self.b)
+        mu = math.log(self.a)
+        sigma = math.log(self.b / self.a) / _Z99
+        return rng.lognormvariate(mu, sigma)
+
+    @property
+    def is_zero(self) -> bool:
+        return self.kind == "fixed" and self.a == 0.0

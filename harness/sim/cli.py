@@ -14,9 +14,9 @@ import os
 import shutil
 
 from harness.errors import UsageError
-from harness.protocol.units import Share, parse_duration
+from harness.protocol.units import Distribution, Share, parse_duration
 from harness.sim.config import FEATURES, Faults, Limits, SimConfig, Tls
-from harness.sim.latency import LatencyModel
+from harness.sim.rules import load_rules
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--allowed-origin", action="append", default=[], metavar="HOST", help="Origin allow-list")
     add("--bot-latency", default="fixed:50ms", metavar="SPEC", help="fixed:D, uniform:D1,D2, "
         "lognormal:median=D,p99=D (default fixed:50ms)")  # fmt: skip
-    add("--bot-replies", type=int, default=1, metavar="N", help="replies per guest text")
+    add("--answer-messages", "--bot-replies", dest="bot_replies", type=int, default=1,
+        metavar="N", help="messages per answer to a guest text (default 1)")  # fmt: skip
+    add("--answer-gap", default=None, metavar="SPEC", help="between an answer's messages, "
+        "like --bot-latency (default: a --bot-latency draw)")  # fmt: skip
+    add("--bot-rules", default=None, metavar="FILE", help="answer by the rules in this YAML "
+        "file (equals/contains/regex/payload → messages, quick replies, disconnect)")  # fmt: skip
     add("--quick-replies", default="0.2", metavar="SHARE", help="share sent with quick replies")
     add("--bot-typing", action="store_true", help="Outbound Typing On before each reply")
     add("--disconnect-text", default=None, metavar="TEXT", help="guest text that ends it")
@@ -101,7 +106,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     if args.processes < 1:
         raise UsageError("--processes must be >= 1")
     if args.bot_replies < 0:
-        raise UsageError("--bot-replies must be >= 0")
+        raise UsageError("--answer-messages must be >= 0")
     if args.max_frame_bytes < 1:
         raise UsageError("--max-frame-bytes must be >= 1")
     if not 0 <= args.port <= 65535:
@@ -111,8 +116,10 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         port=args.port,
         deployment_ids=frozenset(args.deployment_id),
         allowed_origins=frozenset(o.strip().lower() for o in args.allowed_origin),
-        bot_latency=LatencyModel.parse(args.bot_latency),
+        bot_latency=Distribution.parse(args.bot_latency),
         bot_replies=args.bot_replies,
+        answer_gap=Distribution.parse(args.answer_gap, "--answer-gap") if args.answer_gap else None,
+        bot_rules=load_rules(args.bot_rules) if args.bot_rules else None,
         quick_replies=Share.parse(args.quick_replies),
         bot_typing=args.bot_typing,
         disconnect_text=args.disconnect_text,

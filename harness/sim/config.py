@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from harness.errors import UsageError
 from harness.protocol import limits as documented
-from harness.protocol.units import Share
-from harness.sim.latency import LatencyModel
+from harness.protocol.units import Distribution, Share
+from harness.sim.rules import BotRules
 
 #: Features that ``--disable-feature`` may switch off (protocol.md §8.1).
 FEATURES = ("typing", "clear", "attachments")
@@ -96,8 +96,10 @@ class SimConfig:
     port: int = 0
     deployment_ids: frozenset[str] = frozenset()  # empty = accept any
     allowed_origins: frozenset[str] = frozenset()  # empty = all origins pass (§1.3)
-    bot_latency: LatencyModel = field(default_factory=lambda: LatencyModel.parse("fixed:50ms"))
-    bot_replies: int = 1
+    bot_latency: Distribution = field(default_factory=lambda: Distribution.parse("fixed:50ms"))
+    bot_replies: int = 1  # --answer-messages: messages per answer to a guest text
+    answer_gap: Distribution | None = None  # between an answer's messages; None = bot_latency
+    bot_rules: BotRules | None = None  # --bot-rules: answers by rule instead of "You said"
     quick_replies: Share = Share(fraction=0.2)
     bot_typing: bool = False
     disconnect_text: str | None = None
@@ -116,6 +118,11 @@ class SimConfig:
 
     def feature_on(self, name: str) -> bool:
         return name not in self.disabled_features
+
+    @property
+    def answer_gap_is_zero(self) -> bool:
+        gap = self.answer_gap
+        return gap.is_zero if gap is not None else self.bot_latency.is_zero
 
     @property
     def conn_rate_per_process(self) -> int | None:

@@ -21,6 +21,7 @@ from harness.sim.bot import ATTACHMENT_REPLY, WELCOME, Bot
 from harness.sim.clock import MessageClock
 from harness.sim.config import SimConfig
 from harness.sim.jwt import make_jwt
+from harness.sim.rules import Answer, Utterance
 from harness.sim.sessions import Session, SessionStore, Socket
 from harness.sim.stats import SimStats
 
@@ -196,6 +197,8 @@ class Handlers:
             self.error(sock, 4010, "Attachment not uploaded.", tid)
             return
         self.stats.messages += 1
+        if _has_attributes(action):
+            self.stats.messages_with_attributes += 1
         session.last_activity = now
         self.attachments.mark_sent(session, refs)
         self._route(session, message, self._inbound_echo(action), bool(refs))
@@ -248,8 +251,9 @@ class Handlers:
         )
 
     def _route(self, session: Session, message: f.Message, echo: bytes, attached: bool) -> None:
-        """What the bot does after the echo (§8.4 items 20, 22-24)."""
-        bot = self.bot
+        """What the bot does after the echo (§8.4 items 20, 22-24), or what ``--bot-rules``
+        says for texts, quick-reply choices and the welcome."""
+        bot, rules = self.bot, self.config.bot_rules
         if message.type == "Event":
             presence = [_presence(e) for e in message.events or ()]
             if "Clear" in presence:
@@ -259,22 +263,25 @@ class Handlers:
                 session.push(echo)
                 bot.disconnect_now(session)
             elif "Join" in presence:
-                bot.start_turn(session, echo, [WELCOME])
+                welcome = rules.welcome if rules is not None else None
+                bot.start_turn(session, echo, welcome or _WELCOME, timed=False)
             else:
-                bot.start_turn(session, echo, [])
+                bot.start_turn(session, echo, None)
             return
         payload = _button_payload(message.content)
-        if payload is not None:
-            bot.start_turn(session, echo, [f"You chose: {payload}"])
+        answer = rules.answer(message.text, payload) if rules is not None else None
+        if answer is not None:
+            bot.start_turn(session, echo, answer, guest_text=payload is None)
+        elif payload is not None:
+            bot.start_turn(session, echo, _say(f"You chose: {payload}"))
         elif attached and not message.text:
-            bot.start_turn(session, echo, [ATTACHMENT_REPLY])
+            bot.start_turn(session, echo, _say(ATTACHMENT_REPLY))
         elif (
             self.config.disconnect_text is not None and message.text == self.config.disconnect_text
         ):
             bot.schedule_disconnect(session, echo)
         else:
-            reply = f"You said: {(message.text or '')[:200]}"
-            bot.start_turn(session, echo, [reply] * self.config.bot_replies, guest_text=True)
+            bot.start_turn(session, echo, bot.default_answer(message.text or ""), guest_text=True)
 
     # -- configureSession (§8.4 items 9, 11) ---------------------------------------------------
 
@@ -389,6 +396,21 @@ class Handlers:
             tracing_id=action.tracing_id, connected=False, read_only=session.read_only
         )
         sock.write(codec.encode(frame))
+
+
+_WELCOME = Answer((Utterance(WELCOME),))
+
+
+def _say(text: str) -> Answer:
+    return Answer((Utterance(text),))
+
+
+def _has_attributes(action: f.OnMessage) -> bool:
+    for channel in (action.message.channel, action.channel):
+        metadata = channel.get("metadata") if isinstance(channel, dict) else None
+        if isinstance(metadata, dict) and metadata.get("customAttributes"):
+            return True
+    return False
 
 
 def _presence(event: Any) -> str | None:

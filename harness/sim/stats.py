@@ -25,6 +25,13 @@ class SimStats:
     - ``sessions``: sessions created (new tokens and startNew conversations).
     - ``messages``: accepted ``onMessage`` actions (the ones echoed).
     - ``bot_replies``: bot text replies written; ``frames_in``: data frames received.
+    - ``answers``: answers (to a guest text or quick-reply choice) whose first message was
+      written, ``answer_first_us`` the sum of those first messages' server-side delays (echo
+      → write); ``answers_completed`` / ``answer_last_us`` likewise for their last message;
+      ``answer_messages``: the messages written in those answers. A load generator's botReply
+      and botAnswer means can be checked against ``answer_first_us / answers`` and
+      ``answer_last_us / answers_completed``.
+    - ``messages_with_attributes``: accepted ``onMessage`` actions carrying customAttributes.
     - ``errors_by_code``: error answers sent, by Guest API code (429 included).
     - ``closes_by_code``: closed connections by close code (1006 = no close frame).
     """
@@ -36,6 +43,12 @@ class SimStats:
     messages: int = 0
     bot_replies: int = 0
     frames_in: int = 0
+    answers: int = 0
+    answers_completed: int = 0
+    answer_messages: int = 0
+    answer_first_us: int = 0
+    answer_last_us: int = 0
+    messages_with_attributes: int = 0
     errors_by_code: Counter[str] = field(default_factory=Counter)
     closes_by_code: Counter[str] = field(default_factory=Counter)
     processes: int = 1
@@ -96,10 +109,17 @@ class SimStats:
             f"sessions: {self.sessions}",
             f"messages: {self.messages} accepted onMessage, {self.bot_replies} bot replies, "
             f"{self.frames_in} frames in",
+            f"answers: {self.answers} ({self.answer_messages} messages), mean first message "
+            f"{_mean_ms(self.answer_first_us, self.answers)}, mean last message "
+            f"{_mean_ms(self.answer_last_us, self.answers_completed)} after the echo",
             f"errors by code: {fmt(self.errors_by_code)}",
             f"closes by code: {fmt(self.closes_by_code)}",
             SUMMARY_PREFIX + orjson.dumps(self.to_dict()).decode(),
         ]
+
+
+def _mean_ms(total_us: int, count: int) -> str:
+    return f"{total_us / count / 1000:.3f} ms" if count else "n/a"
 
 
 def parse_summary(output: str) -> SimStats | None:

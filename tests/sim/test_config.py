@@ -12,12 +12,11 @@ import pytest
 
 from harness.errors import UsageError
 from harness.protocol import limits
-from harness.protocol.units import Share
+from harness.protocol.units import Distribution, Share
 from harness.sim import cli
 from harness.sim.clock import MessageClock
 from harness.sim.config import Limits, SimConfig
 from harness.sim.faults import FaultPicker, SessionFault, UpgradeFault
-from harness.sim.latency import LatencyModel
 from harness.sim.ratelimit import SlidingWindow
 from harness.sim.server import origin_host
 from harness.sim.sessions import ExpiredTokens
@@ -34,7 +33,7 @@ def test_defaults_are_the_documented_ones() -> None:
     config = parse()
     assert config.idle_timeout_s == 600 and config.max_age_s == 7200
     assert config.session_ttl_s == 259200 and config.max_frame_bytes == 131072
-    assert config.bot_latency == LatencyModel.parse("fixed:50ms")
+    assert config.bot_latency == Distribution.parse("fixed:50ms")
     assert config.quick_replies == Share(fraction=0.2) and config.bot_replies == 1
     assert config.limits == Limits(
         msg_rate=limits.MSG_RATE_PER_SESSION,
@@ -92,19 +91,28 @@ def test_bad_switches_are_usage_errors(argv: list[str]) -> None:
 
 def test_latency_models() -> None:
     rng = random.Random(1)
-    assert LatencyModel.parse("50ms").draw(rng) == 0.05
-    assert LatencyModel.parse("fixed:0").is_zero
-    uniform = LatencyModel.parse("uniform:20ms,200ms")
+    assert Distribution.parse("50ms").draw(rng) == 0.05
+    assert Distribution.parse("fixed:0").is_zero
+    uniform = Distribution.parse("uniform:20ms,200ms")
     draws = [uniform.draw(rng) for _ in range(2000)]
     assert min(draws) >= 0.02 and max(draws) <= 0.2
-    lognormal = LatencyModel.parse("lognormal:median=80ms,p99=900ms")
+    lognormal = Distribution.parse("lognormal:median=80ms,p99=900ms")
     draws = sorted(lognormal.draw(rng) for _ in range(20000))
     assert statistics.median(draws) == pytest.approx(0.08, rel=0.08)
     assert draws[int(0.99 * len(draws))] == pytest.approx(0.9, rel=0.15)
 
 
+def test_call_forms_of_scripts_parse_like_the_switches() -> None:
+    assert Distribution.parse("uniform(2s, 8s)").a == 2.0
+    assert Distribution.parse("uniform(2s,8s)").b == 8.0
+    call = Distribution.parse("lognormal(median=4s,p99=20s)")
+    assert (call.kind, call.a, call.b) == ("lognormal", 4.0, 20.0)
+    with pytest.raises(UsageError, match="think"):
+        Distribution.parse("uniform(8s,2s)", "think")
+
+
 def test_latency_draws_are_seeded() -> None:
-    model = LatencyModel.parse("uniform:0,1s")
+    model = Distribution.parse("uniform:0,1s")
     first = [model.draw(random.Random("0:0:latency")) for _ in range(3)]
     second = [model.draw(random.Random("0:0:latency")) for _ in range(3)]
     assert first == second
