@@ -22,6 +22,8 @@ SESSION_MODES: Final = ("close", "keep", "resume")
 SHAPES: Final = ("none", "ramp", "step", "spike", "soak", "open")
 #: Deployment id used against the local simulator when none is given (it accepts any id).
 LOCAL_DEPLOYMENT_ID: Final = "00000000-0000-4000-8000-000000000000"
+#: customAttributes that mark every guest message as synthetic: run id, user, scenario.
+TAG_KEYS: Final = ("loadtest_run", "loadtest_user", "loadtest_scenario")
 
 
 def add_arguments(parser: Any) -> None:
@@ -32,6 +34,18 @@ def add_arguments(parser: Any) -> None:
     add("--messages-per-session", type=int, default=5, help="guest texts per conversation")
     add("--think-time", default="2s,4s", help="pause between turns: D, or D1,D2 (uniform)")
     add("--reply-timeout", default="30s", help="wait this long for the echo and the bot reply")
+    add("--answer-quiet", default="500ms", help="a bot answer is every message after a send "
+        "until the bot is quiet this long (0 = the first message only)")  # fmt: skip
+    add("--answer-ends-on-quick-replies", default="on", choices=("on", "off"),
+        help="a message offering quick replies or a card ends the answer at once")  # fmt: skip
+    add("--script", default="", help="conversation script (YAML): weighted scenarios of "
+        "say / waitForReply… steps (the web messaging tester's format runs as is)")  # fmt: skip
+    add("--reorder-window", default="1s", help="scripts: messages up to this much out of "
+        "order are re-sorted by channel.time before matching (counted as reordered)")  # fmt: skip
+    add("--no-tagging", action="store_true", default=False, help="do not mark guest messages "
+        "as load-test traffic (customAttributes)")  # fmt: skip
+    add("--tag-keys", default=",".join(TAG_KEYS), help="customAttributes keys for the run, "
+        "the user and the scenario (RUN,USER,SCENARIO)")  # fmt: skip
     add("--heartbeat-interval", default="60s", help="echo every D (>= 30s remote; 0 = off)")
     add("--session-mode", default="close", choices=SESSION_MODES, help="after the turns: "
         "close (1000, next user a new token), keep (hold open with heartbeats), resume "
@@ -106,6 +120,11 @@ class FlowConfig:
     session_mode: str = "close"
     typing: bool = True
     presence_join: bool = False
+    answer_quiet_s: float = 0.5
+    answer_ends_on_quick_replies: bool = True
+    reorder_window_s: float = 1.0
+    #: customAttributes keys (run, user, scenario) put on every guest message; () = none
+    tag_keys: tuple[str, ...] = TAG_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +158,7 @@ class LoadConfig:
     conn_rate_override: int = 0
     sim_args: tuple[str, ...] = ()
     record: bool = True
+    script: Path | None = None
 
 
 def _think(value: Any) -> tuple[float, float]:
@@ -150,6 +170,15 @@ def _think(value: Any) -> tuple[float, float]:
     if high < low:
         raise UsageError(f"--think-time range must be increasing: {value!r}")
     return low, high
+
+
+def _tag_keys(o: Mapping[str, Any]) -> tuple[str, ...]:
+    if _flag(o.get("no_tagging", False)):
+        return ()
+    keys = tuple(k.strip() for k in str(o.get("tag_keys") or ",".join(TAG_KEYS)).split(","))
+    if len(keys) != 3 or not all(keys) or len(set(keys)) != 3:
+        raise UsageError(f"--tag-keys takes three distinct names RUN,USER,SCENARIO: {keys}")
+    return keys
 
 
 def flow_config(o: Mapping[str, Any]) -> FlowConfig:
@@ -167,6 +196,10 @@ def flow_config(o: Mapping[str, Any]) -> FlowConfig:
         session_mode=_choice(o.get("session_mode", "close"), "session-mode", SESSION_MODES),
         typing=_flag(o.get("typing", "on")),
         presence_join=_flag(o.get("presence_join", "off")),
+        answer_quiet_s=_duration(o.get("answer_quiet", "500ms"), "answer-quiet"),
+        answer_ends_on_quick_replies=_flag(o.get("answer_ends_on_quick_replies", "on")),
+        reorder_window_s=_duration(o.get("reorder_window", "1s"), "reorder-window"),
+        tag_keys=_tag_keys(o),
     )
 
 
@@ -206,6 +239,7 @@ def load_config(options: argparse.Namespace | Mapping[str, Any] | None) -> LoadC
     else:
         o = options
     run_dir = str(o.get("run_dir") or "").strip()
+    script = str(o.get("script") or "").strip()
     try:
         sim_args = tuple(shlex.split(str(o.get("sim_args") or "")))
     except ValueError as exc:
@@ -218,6 +252,7 @@ def load_config(options: argparse.Namespace | Mapping[str, Any] | None) -> LoadC
         conn_rate_override=_int(o.get("conn_rate_override") or 0, "conn-rate-override"),
         sim_args=sim_args,
         record=not _flag(o.get("no_record", False)),
+        script=Path(script) if script else None,
     )
 
 

@@ -5,6 +5,13 @@ onMessage latency, first bot text = botReply latency) → think → … with hea
 timer → then, by ``--session-mode``: close 1000 (the next conversation uses a new token), keep
 the socket open, or drop it and resume with the same token (protocol.md §7.2).
 
+With ``--script`` each conversation is one scenario of the script, picked by weight, run by
+:class:`~harness.loadgen.script.runner.ScenarioRunner` in place of the N turns.
+
+Every turn waits for the bot's whole answer (messages until ``--answer-quiet`` of silence,
+see :class:`~harness.protocol.session.Pending`) before the think time starts, so no message of
+one answer is ever taken for the next turn's reply.
+
 The flow never raises a server's misbehaviour out of a Locust task: the client has already
 reported it as an event, and the flow carries on (next turn, or a new connection).
 """
@@ -31,6 +38,8 @@ from harness.errors import (
 from harness.loadgen.config import FlowConfig
 from harness.loadgen.reporting import StepReporter
 from harness.loadgen.safety import REQ_BUDGET_PER_MINUTE, SlidingWindow, TokenBucket
+from harness.loadgen.script.runner import ScenarioRunner
+from harness.loadgen.script.template import Context
 from harness.protocol import limits
 
 logger = logging.getLogger(__name__)
@@ -42,6 +51,8 @@ TEXTS = ("Where is my order?", "I need help with my account.", "Can I change my 
 CONNECT_BACKOFF_S = 1.0
 #: keep mode: how long one task call waits on a held socket before checking again
 KEEP_CHECK_S = 30.0
+#: the scenario tag of the default flow (no --script)
+DEFAULT_SCENARIO = "default"
 
 
 def guest_url(host: str, deployment_id: str) -> str:
@@ -77,6 +88,8 @@ class ConversationFlow:
         "paced",
         "reporter",
         "rng",
+        "run_id",
+        "runner",
         "sleep",
         "token",
         "url",
@@ -94,6 +107,8 @@ class ConversationFlow:
         conn_pacer: TokenBucket | None = None,
         paced: bool = False,
         make_client: Callable[..., GuestClient] = GuestClient,
+        runner: ScenarioRunner | None = None,
+        run_id: str = "",
     ) -> None:
         self.url = url
         self.flow = flow
@@ -104,6 +119,8 @@ class ConversationFlow:
         self.conn_pacer = conn_pacer
         self.paced = paced
         self.make_client = make_client
+        self.runner = runner
+        self.run_id = run_id
         self.client: GuestClient | None = None
         self.token: str | None = None
         self.messages_sent = 0
@@ -125,10 +142,29 @@ class ConversationFlow:
         # open model: how late this conversation starts; its turns keep that lag, so their
         # intended times exclude the conversation's own connect time but not the queueing
         lag_ns = max(0, time.time_ns() - intended_ns) if intended_ns is not None else None
-        if not self._open(new_token=mode == "close" or self.token is None, intended=intended_ns):
+        runner = self.runner
+        scenario = runner.script.pick(self.rng) if runner is not None else None
+        self.reporter.scenario = scenario.name if scenario is not None else None
+        ts, started = time.time_ns(), time.perf_counter_ns()
+        failed = self._open(
+            new_token=mode == "close" or self.token is None,
+            intended=intended_ns,
+            scenario=scenario.name if scenario is not None else DEFAULT_SCENARIO,
+        )
+        if failed is not None:
+            if runner is not None and scenario is not None:
+                runner.connect_failed(
+                    scenario, ts, (time.perf_counter_ns() - started) / 1e3, failed
+                )
             self.sleep(CONNECT_BACKOFF_S)
             return
-        self._turns(lag_ns)
+        if runner is not None and scenario is not None:
+            assert self.client is not None
+            row = runner.script.row_for(self.reporter.user_id)
+            ctx = Context(self.reporter.user_id, self.run_id, scenario.name, row)
+            runner.run(self.client, scenario, ctx, started)
+        else:
+            self._turns(lag_ns)
         if mode == "keep":
             return
         self.close()
@@ -137,8 +173,9 @@ class ConversationFlow:
         if pause:
             self.sleep(self._think())
 
-    def _open(self, *, new_token: bool, intended: int | None) -> bool:
-        """Connect and configure; False (already reported by the client) when it failed."""
+    def _open(self, *, new_token: bool, intended: int | None, scenario: str) -> str | None:
+        """Connect and configure; None when it worked, else the error category (the client
+        has reported it)."""
         if self.conn_pacer is not None:
             self.conn_pacer.acquire()
         client = self.client
@@ -148,21 +185,30 @@ class ConversationFlow:
             self.client = client
             self.reporter.client = client
         self.token = client.token
+        client.custom_attributes = self._tags(scenario)
         self.reporter.intended_connect_ns = intended
         try:
             client.connect()
-        except ServiceError:
-            return False
+        except ServiceError as exc:
+            return getattr(exc, "category", None) or "connect"
         try:
             response = client.configure()
             if self.flow.presence_join and response.new_session:
                 client.send_presence("Join")
-        except (RateLimited, ServiceError):  # reported; a 429 was already waited out
+        except (RateLimited, ServiceError) as exc:  # reported; a 429 was already waited out
             self.close()
-            return False
+            return "rate_limited" if isinstance(exc, RateLimited) else exc.category or "error"
         if self.flow.heartbeat_interval_s > 0:
             client.start_heartbeat()
-        return True
+        return None
+
+    def _tags(self, scenario: str) -> dict[str, str] | None:
+        """customAttributes marking this guest's messages as load-test traffic (README)."""
+        keys = self.flow.tag_keys
+        if not keys:
+            return None
+        run_key, user_key, scenario_key = keys
+        return {run_key: self.run_id, user_key: str(self.reporter.user_id), scenario_key: scenario}
 
     def _turns(self, lag_ns: int | None) -> None:
         """N turns. With a start lag (open model) each turn has a planned send time, the

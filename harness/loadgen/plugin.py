@@ -13,6 +13,7 @@ finish ``run.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -30,6 +31,9 @@ from harness.loadgen.config import FlowConfig, LoadConfig, load_config
 from harness.loadgen.embedded import EmbeddedSimulator
 from harness.loadgen.recording import RecordingService, role_of
 from harness.loadgen.safety import TargetPolicy, TokenBucket, check_target
+from harness.loadgen.script.model import Script
+from harness.loadgen.script.parse import load_script
+from harness.protocol.regions import region_host
 from harness.record.recorder import Recorder
 from harness.record.runinfo import RunInfo, default_run_dir, redact_options, utc_now_iso
 
@@ -55,6 +59,9 @@ class HarnessContext:
     run_info: RunInfo | None = None
     conn_pacer: TokenBucket | None = None
     arrivals: ArrivalSchedule | None = None
+    script: Script | None = None
+    #: the run directory's name: tagged on every guest message (customAttributes)
+    run_id: str = ""
     active_connections: int = 0
     user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     finished: bool = False
@@ -62,13 +69,13 @@ class HarnessContext:
     sigterm: Any = None
     #: one generator per process for think times (a Random per user would cost 2.5 KiB each)
     rng: random.Random = field(default_factory=random.Random)
-    _options: tuple[tuple[FlowConfig, bool], ClientOptions] | None = None
+    _options: tuple[tuple[FlowConfig, bool, bool], ClientOptions] | None = None
 
     def client_options(self) -> ClientOptions:
         """One frozen ClientOptions per process and test (shared by every user: memory)."""
         flow = self.config.flow
         remote = self.policy.remote if self.policy is not None else True
-        key = (flow, remote)
+        key = (flow, remote, self.script is not None)
         if self._options is None or self._options[0] != key:
             options = ClientOptions(
                 deployment_id=flow.deployment_id,
@@ -76,6 +83,9 @@ class HarnessContext:
                 reply_timeout_s=flow.reply_timeout_s,
                 heartbeat_interval_s=flow.heartbeat_interval_s,
                 allow_fast_heartbeat=not remote,  # the echo limit binds remote targets only
+                answer_quiet_s=flow.answer_quiet_s,
+                answer_ends_on_quick_replies=flow.answer_ends_on_quick_replies,
+                keep_inbox=self.script is not None,
             )
             self._options = (key, options)
         return self._options[1]
@@ -123,6 +133,7 @@ def install(
     role = role_of(runner)
     config = load_config(environment.parsed_options)
     ctx = HarnessContext(environment, role, config)
+    _load_script(ctx)
     setattr(environment, _ATTR, ctx)
     if role != "worker":
         _prepare_target(ctx)
@@ -152,6 +163,44 @@ def install(
     events.quitting.add_listener(lambda **kw: finish(ctx))
 
 
+def _load_script(ctx: HarnessContext) -> None:
+    """Parse ``--script`` (a bad one stops everything before any load) and take its
+    ``config:`` as defaults for what the command line left empty (deployment id, origin).
+
+    Raises:
+        UsageError: the script is unreadable or wrong (``FILE:LINE: what``).
+    """
+    path = ctx.config.script
+    ctx.script = load_script(path) if path is not None else None
+    if ctx.script is None:
+        return
+    given = vars(ctx.environment.parsed_options) if ctx.environment.parsed_options else {}
+    cfg, flow = ctx.script.config, ctx.config.flow
+    changes: dict[str, Any] = {}
+    if cfg.deployment_id and not str(given.get("deployment_id") or "").strip():
+        changes["deployment_id"] = cfg.deployment_id
+    if cfg.origin and not str(given.get("origin") or "").strip():
+        changes["origin"] = cfg.origin
+    if changes:
+        ctx.config = dataclasses.replace(ctx.config, flow=dataclasses.replace(flow, **changes))
+
+
+def _script_host(ctx: HarnessContext) -> str | None:
+    """The script's ``config.region`` as the target, only when the user opted in to a remote
+    target and gave no ``--host`` (otherwise the embedded simulator runs; README)."""
+    script = ctx.script
+    if script is None or not script.config.region:
+        return None
+    if not ctx.config.allow_remote:
+        logger.info(
+            "script config.region %s not used: running against the embedded simulator "
+            "(add --allow-remote-target to load that region, or --host)",
+            script.config.region,
+        )
+        return None
+    return region_host(script.config.region)
+
+
 def _start_run_dir(ctx: HarnessContext) -> None:
     """Create the run directory and write the first run.json.
 
@@ -164,6 +213,9 @@ def _start_run_dir(ctx: HarnessContext) -> None:
     run_dir = config.run_dir or default_run_dir()
     options = vars(env.parsed_options) if env.parsed_options else {}
     ctx.run_info = RunInfo(run_dir, env.host, redact_options(options))
+    ctx.run_id = run_dir.name
+    if env.parsed_options is not None:  # workers learn the run id with the spawn message
+        env.parsed_options.run_dir = str(run_dir)
     try:
         ctx.run_info.write()
     except OSError as exc:
@@ -181,6 +233,8 @@ def _on_sigterm(ctx: HarnessContext) -> None:
 
 def _prepare_target(ctx: HarnessContext) -> None:
     env = ctx.environment
+    if not env.host:
+        env.host = _script_host(ctx) or ""
     if not env.host:
         ctx.simulator = EmbeddedSimulator(ctx.config.sim_args)
         env.host = ctx.simulator.host
@@ -205,12 +259,15 @@ def _on_test_start(ctx: HarnessContext) -> None:
     env = ctx.environment
     try:
         ctx.config = load_config(env.parsed_options)
+        _load_script(ctx)
         ctx.policy = _policy(ctx, env.host or "")
         ctx.refusal = None
     except UsageError as exc:
         ctx.refusal = str(exc)
         logger.error("%s", exc)
         return
+    if not ctx.run_id and ctx.config.run_dir is not None:
+        ctx.run_id = ctx.config.run_dir.name  # a worker: the master's run directory
     if ctx.policy.conn_per_minute:
         ctx.conn_pacer = TokenBucket(ctx.policy.conn_per_minute / 60.0)
     shape = ctx.config.shape

@@ -14,9 +14,12 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.errors import UsageError
+from harness.loadgen.config import FlowConfig
 from harness.loadgen.flow import ConversationFlow, guest_url
 from harness.loadgen.plugin import context_of
 from harness.loadgen.reporting import StepReporter
+from harness.loadgen.script.runner import ScenarioRunner, Timing
+from harness.protocol.units import Distribution
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ class GuestUser(User):
         except UsageError as exc:
             logger.error("user not started: %s", exc)
             return
+        runner = None
+        if ctx.script is not None:
+            timing = _timing(ctx.config.flow)
+            runner = ScenarioRunner(ctx.script, timing, reporter, rng=ctx.rng, sleep=gevent.sleep)
         self.flow = ConversationFlow(
             url,
             ctx.config.flow,
@@ -50,6 +57,8 @@ class GuestUser(User):
             sleep=gevent.sleep,
             conn_pacer=ctx.conn_pacer,
             paced=ctx.policy.remote,
+            runner=runner,
+            run_id=ctx.run_id,
         )
 
     @task
@@ -68,3 +77,14 @@ class GuestUser(User):
     def on_stop(self) -> None:
         if self.flow is not None:
             self.flow.stop()
+
+
+def _timing(flow: FlowConfig) -> Timing:
+    """The flow settings a script inherits: think time, wait timeout, reorder window."""
+    low, high = flow.think_min_s, flow.think_max_s
+    think = (
+        Distribution("uniform", low, high, f"uniform:{low}s,{high}s")
+        if high > low
+        else Distribution("fixed", low, spec=f"{low}s")
+    )
+    return Timing(think, flow.reply_timeout_s, flow.reorder_window_s)

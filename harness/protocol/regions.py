@@ -42,3 +42,20 @@ def region_url(region: str, deployment_id: str, application: str | None = None) 
     if application:
         query["application"] = application
     return f"wss://webmessaging.{domain}/v1?{urlencode(query)}"
+
+
+def region_host(region: str) -> str:
+    """``wss://webmessaging.<domain>`` for a region name (``eu-west-1``) or its domain
+    (``mypurecloud.ie``, as the web messaging tester's scripts write it).
+
+    Raises:
+        UsageError: neither a known region nor a domain.
+    """
+    text = region.strip().lower()
+    domain = REGION_DOMAINS.get(text)
+    if domain is None:
+        if "." not in text or "/" in text or ":" in text:
+            known = ", ".join(sorted(REGION_DOMAINS))
+            raise UsageError(f"unknown region {region!r}: use a domain or one of {known}")
+        domain = text.removeprefix("webmessaging.")
+    return f"wss://webmessaging.{domain}"

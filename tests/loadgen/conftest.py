@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+
+from harness.record import schema as s
+from harness.record.shards import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("inproc_driver.py")
@@ -56,3 +60,21 @@ def master_args() -> list[str]:
 def locust_env() -> dict[str, str]:
     """Environment for locust child processes (unbuffered, no colour)."""
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def headless(
+    run_dir: Path, env: dict[str, str], *args: str, users: int = 5, seconds: int = 8
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``locust --headless`` with a stop timeout long enough for every conversation in progress
+    to finish (so the simulator's counts and ours can be compared exactly)."""
+    cmd = locust_cmd(
+        "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+        "--stop-timeout", "30", "--run-dir", str(run_dir), *args,
+    )  # fmt: skip
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds + 90, cwd=ROOT, env=env, check=False
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    info = json.loads((run_dir / s.RUN_JSON).read_text())
+    events: pd.DataFrame = read_events(run_dir).to_pandas()
+    return events, info
