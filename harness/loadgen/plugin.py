@@ -185,6 +185,21 @@ def _load_script(ctx: HarnessContext) -> None:
         ctx.config = dataclasses.replace(ctx.config, flow=dataclasses.replace(flow, **changes))
 
 
+def _describe_script(ctx: HarnessContext) -> None:
+    """run.json "script": the scenarios' weights and step descriptions (the report's funnel)."""
+    if ctx.run_info is None:
+        return
+    script = ctx.script
+    if script is None:
+        ctx.run_info.extra.pop("script", None)
+        return
+    ctx.run_info.extra["script"] = {
+        "path": str(script.path),
+        "weights": {sc.name: sc.weight for sc in script.scenarios},
+        "scenarios": {sc.name: [step.describe() for step in sc.steps] for sc in script.scenarios},
+    }
+
+
 def _script_host(ctx: HarnessContext) -> str | None:
     """The script's ``config.region`` as the target, only when the user opted in to a remote
     target and gave no ``--host`` (otherwise the embedded simulator runs; README)."""
@@ -216,6 +231,7 @@ def _start_run_dir(ctx: HarnessContext) -> None:
     ctx.run_id = run_dir.name
     if env.parsed_options is not None:  # workers learn the run id with the spawn message
         env.parsed_options.run_dir = str(run_dir)
+    _describe_script(ctx)
     try:
         ctx.run_info.write()
     except OSError as exc:
@@ -260,6 +276,7 @@ def _on_test_start(ctx: HarnessContext) -> None:
     try:
         ctx.config = load_config(env.parsed_options)
         _load_script(ctx)
+        _describe_script(ctx)
         ctx.policy = _policy(ctx, env.host or "")
         ctx.refusal = None
     except UsageError as exc:

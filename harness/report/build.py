@@ -13,6 +13,7 @@ import pandas as pd
 from harness.record import schema as s
 from harness.report.columns import WINDOW_S
 from harness.report.load import RunData
+from harness.report.metrics.answers import AnswerSummary, answer_summary
 from harness.report.metrics.capacity import Capacity, CapacityConfig, analyse_capacity
 from harness.report.metrics.closes import close_code_table
 from harness.report.metrics.common import run_bounds_ns
@@ -23,6 +24,7 @@ from harness.report.metrics.connections import (
     failure_reasons,
 )
 from harness.report.metrics.diagnosis import Diagnosis, diagnose
+from harness.report.metrics.guests import guests_table
 from harness.report.metrics.health import (
     HealthSummary,
     HealthThresholds,
@@ -31,6 +33,7 @@ from harness.report.metrics.health import (
 )
 from harness.report.metrics.integrity import integrity_counts
 from harness.report.metrics.latency import co_latency, latency_cdf, latency_samples, step_latency
+from harness.report.metrics.scenarios import ScenarioReport, scenario_reports
 from harness.report.metrics.soak import soak_analysis, soak_window_s
 from harness.report.metrics.survival import (
     closes_by_code_curve,
@@ -81,6 +84,9 @@ class Report:
     health: HealthSummary
     cdfs: dict[str, pd.DataFrame]
     capacity: Capacity
+    answers: AnswerSummary = field(default_factory=AnswerSummary)
+    scenarios: list[ScenarioReport] = field(default_factory=list)
+    guests: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: ReportConfig = field(default_factory=ReportConfig)
 
 
@@ -235,6 +241,15 @@ def _lifetime_sections(
     }
 
 
+def _script_steps(info: dict[str, Any]) -> dict[str, list[str]]:
+    """Step descriptions per scenario, as the load side wrote them into run.json."""
+    script = info.get("script")
+    scenarios = script.get("scenarios") if isinstance(script, dict) else None
+    if not isinstance(scenarios, dict):
+        return {}
+    return {str(k): [str(d) for d in v] for k, v in scenarios.items() if isinstance(v, list)}
+
+
 def build_report(
     data: RunData,
     config: ReportConfig = ReportConfig(),
@@ -260,6 +275,9 @@ def build_report(
     parts["warnings"] = data.warnings + parts.pop("lifetime_warnings")
     on_stage("integrity")
     parts["integrity"] = integrity_counts(events)
+    parts["answers"] = answer_summary(events)
+    parts["scenarios"] = scenario_reports(events, _script_steps(data.info), data.details)
+    parts["guests"] = guests_table(events)
     on_stage("latency CDFs")
     parts["cdfs"] = {st: latency_cdf(samples, st, config.cdf_points) for st in s.LATENCY_STEPS}
     return Report(**parts)

@@ -128,6 +128,59 @@ def compare_latency(base: pd.DataFrame, cand: pd.DataFrame, cfg: CompareConfig) 
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
 
+@dataclass(frozen=True)
+class ScenarioSamples:
+    """One side of a scripted run: per scenario (completed, judged conversations) and the
+    ascending latency samples (ms) of each wait step."""
+
+    completion: dict[str, tuple[int, int]]
+    steps: dict[tuple[str, int], np.ndarray]
+
+
+def scenario_samples(events: pd.DataFrame) -> ScenarioSamples:
+    """What ``compare_scenarios`` needs, from raw events (empty for an unscripted run)."""
+    if s.SCENARIO not in events or events[s.SCENARIO].isna().all():
+        return ScenarioSamples({}, {})
+    names = events[s.SCENARIO].astype(object)
+    ends = events[(events[s.STEP] == s.STEP_SCENARIO) & (events[s.ERROR] != s.ERR_STOPPED)]
+    completion = {
+        str(name): (int(group[s.OK].sum()), len(group))
+        for name, group in ends.groupby(names[ends.index], observed=True)
+    }
+    waits = events[(events[s.STEP] == s.STEP_SCRIPT_REPLY) & events[s.OK]]
+    steps = {
+        (str(name), int(float(str(number)))): np.sort(
+            group[s.LATENCY_US].dropna().to_numpy() / 1000.0
+        )
+        for (name, number), group in waits.groupby(
+            [names[waits.index], waits[s.SCRIPT_STEP]], observed=True
+        )
+    }
+    return ScenarioSamples(completion, steps)
+
+
+def compare_scenarios(
+    base: ScenarioSamples, cand: ScenarioSamples, cfg: CompareConfig
+) -> pd.DataFrame:
+    """Per scenario in both runs: completion rate, and each wait step's mean/p50/p95/p99."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    rows: list[dict[str, object]] = []
+    for name in sorted(set(base.completion) & set(cand.completion)):
+        rows.append(
+            _proportion_row(
+                f"scenarios.{name}.completion_rate",
+                base.completion[name],
+                cand.completion[name],
+                cfg,
+                higher_is_worse=False,
+            )
+        )
+    for key in sorted(set(base.steps) & set(cand.steps)):
+        name, number = key
+        rows += _latency_rows(f"{name} #{number} reply", base.steps[key], cand.steps[key], cfg, rng)
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+
+
 def _proportion_row(
     metric: str,
     base: tuple[int, int],

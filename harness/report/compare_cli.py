@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _side(run_dir: Path) -> dict[str, Any]:
+    from harness.report.compare import scenario_samples
     from harness.report.load import COMPARE_COLUMNS, load_run
     from harness.report.metrics.closes import close_code_table
     from harness.report.metrics.connections import connection_summary
@@ -77,6 +78,7 @@ def _side(run_dir: Path) -> dict[str, Any]:
         "samples": latency_samples(events),
         "conns": connection_summary(events),
         "closes": close_code_table(events),
+        "scenarios": scenario_samples(events),
         "warnings": list(data.warnings),
     }
 
@@ -84,7 +86,13 @@ def _side(run_dir: Path) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from harness.report.compare import CompareConfig, compare_latency, compare_rates, overall
+    from harness.report.compare import (
+        CompareConfig,
+        compare_latency,
+        compare_rates,
+        compare_scenarios,
+        overall,
+    )
     from harness.report.compare_render import compare_json, compare_markdown
 
     if not 0 < args.confidence < 1:
@@ -102,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
         [
             compare_latency(base["samples"], cand["samples"], cfg),
             compare_rates(base["conns"], cand["conns"], base["closes"], cand["closes"], cfg),
+            compare_scenarios(base["scenarios"], cand["scenarios"], cfg),
         ],
         ignore_index=True,
     )

@@ -6,6 +6,7 @@ import math
 
 from harness.record import schema as s
 from harness.report.build import Report
+from harness.report.metrics.scenarios import overall_completion
 from harness.report.slo import Gate, GateResult, evaluate
 
 
@@ -46,15 +47,21 @@ def observe(report: Report, metric: str) -> tuple[float, int]:
     if head == "close_codes":
         code, _, tail = rest.partition(".")
         return _close_value(report, int(code), tail == "share")
-    if head == "errors":
-        fails = int(report.steps["failures"].sum())
-        n = fails + int(report.steps["count"].sum())
+    if head == "errors":  # botAnswer measures the same turns as botReply: not counted twice
+        steps_once = report.steps.drop(index=s.STEP_BOT_ANSWER, errors="ignore")
+        fails = int(steps_once["failures"].sum())
+        n = fails + int(steps_once["count"].sum())
         return ((fails / n if n else math.nan) if rest == "rate" else float(fails)), n
     if head == "integrity":
         table = report.integrity.set_index("category")["count"]
         on_msg = report.steps.loc[s.STEP_ON_MESSAGE].to_dict()
         n = int(on_msg["count"]) + int(on_msg["failures"])
         return float(table.to_dict().get(rest, 0)), n
+    if head == "scenarios":
+        rate, judged = overall_completion(report.scenarios)
+        if rest == "completion_rate":
+            return rate, judged
+        return float(sum(getattr(r, rest) for r in report.scenarios)), judged
     if head == "capacity":  # rest == "max_sustainable_concurrency" (slo.metric_kind)
         cap = report.capacity
         return cap.gate_value, len(cap.levels)

@@ -89,6 +89,38 @@ def capacity_section(report: Report) -> dict[str, Any]:
     }
 
 
+def answers_section(report: Report) -> dict[str, Any]:
+    """report.json "answers": messages per bot answer and late messages."""
+    a = report.answers
+    return {
+        "answers": a.answers,
+        "messages": a.messages,
+        "mean_messages": a.mean_messages,
+        "max_messages": a.max_messages,
+        "messages_per_answer": {str(k): v for k, v in a.distribution.items()},
+        "late_messages": a.late_messages,
+    }
+
+
+def scenarios_section(report: Report) -> dict[str, Any] | None:
+    """report.json "scenarios" (scripted runs; null otherwise): per scenario name."""
+    if not report.scenarios:
+        return None
+    return {
+        r.name: {
+            "started": r.started,
+            "completed": r.completed,
+            "failed": r.failed,
+            "stopped": r.stopped,
+            "completion_rate": r.completion_rate,
+            "funnel": r.funnel,
+            "steps": r.latency,
+            "examples": r.examples,
+        }
+        for r in report.scenarios
+    }
+
+
 def report_dict(report: Report, results: list[GateResult], files: dict[str, str]) -> dict[str, Any]:
     """The whole report.json document."""
     conns = report.connections
@@ -125,6 +157,8 @@ def report_dict(report: Report, results: list[GateResult], files: dict[str, str]
             "curve": records(thin_rows(report.survival, _CURVE_POINTS)),
         },
         "capacity": capacity_section(report),
+        "answers": answers_section(report),
+        "scenarios": scenarios_section(report),
         "timeseries": {"files": {k: v for k, v in files.items() if k.startswith("series")}},
         "slo": gate_records(results),
         "files": files,

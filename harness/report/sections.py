@@ -142,6 +142,73 @@ def latency_section(report: Report) -> Section:
     return Section("Latency per step", text, tables, ["latency_over_time", "latency_cdf"])
 
 
+def answers_section(report: Report) -> Section:
+    """Messages per bot answer and late messages (the answer rule is in the README)."""
+    a = report.answers
+    text = [
+        "An answer is every bot message after a guest text until the bot has been quiet for "
+        "--answer-quiet (or a message offers quick replies, or the reply timeout); botReply is "
+        "its first message, botAnswer its last.",
+        f"{a.answers} answers, {a.messages} messages, mean {fmt(a.mean_messages, 2)} and max "
+        f"{a.max_messages} messages per answer; {a.late_messages} late messages (a bot message "
+        "after its answer had closed: raise --answer-quiet if this is not 0).",
+    ]
+    table = Table(
+        ["messages per answer", "answers", "share"],
+        [[str(k), str(v), pct(v / a.answers)] for k, v in sorted(a.distribution.items())],
+    )
+    return Section("Bot answers", text, [table] if a.distribution else [])
+
+
+def scenarios_section(report: Report) -> Section:
+    """Scripted runs: completion, the funnel of where conversations stopped, step latency."""
+    text = [
+        "Each conversation runs one scenario. completion rate = completed / (started - "
+        "stopped by the end of the run). The funnel lists, per step, the conversations that "
+        "reached it, passed it, and failed there by reason; step latencies are exact "
+        "percentiles in ms, waits (reply) timed from the send before them."
+    ]
+    tables = [
+        Table(
+            ["scenario", "started", "completed", "failed", "stopped by run end", "completion"],
+            [
+                [r.name, str(r.started), str(r.completed), str(r.failed), str(r.stopped),
+                 pct(r.completion_rate)]
+                for r in report.scenarios
+            ],
+        )
+    ]  # fmt: skip
+    for r in report.scenarios:
+        funnel = [
+            [
+                str(f["step"]),
+                f["description"],
+                str(f["reached"]),
+                str(f["passed"]),
+                str(f["failed"]),
+                ", ".join(f"{k}: {v}" for k, v in f["reasons"].items()) or "-",
+            ]
+            for f in r.funnel
+        ]
+        tables.append(
+            Table([f"{r.name}: step", "what", "reached", "passed", "failed", "why"], funnel)
+        )
+        latency = [
+            [str(x["step"]), x["kind"], str(x["count"]), str(x["failures"])]
+            + [fmt(x[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")]
+            for x in r.latency
+        ]
+        if latency:
+            tables.append(
+                Table(
+                    [f"{r.name}: step", "kind", "count", "failures", "p50", "p95", "p99", "max"],
+                    latency,
+                )
+            )
+        text += [f"{r.name}, step {k}: {v}" for k, v in sorted(r.examples.items())]
+    return Section("Scenarios", text, tables)
+
+
 def throughput_section(report: Report) -> Section:
     text = []
     for w, frame in report.load_series.items():
@@ -265,6 +332,8 @@ def build_sections(report: Report, results: list[GateResult]) -> list[Section]:
         connections_section(report),
         closes_section(report),
         latency_section(report),
+        answers_section(report),
+        *([scenarios_section(report)] if report.scenarios else []),
         throughput_section(report),
         capacity_section(report),
         soak_section(report),

@@ -8,7 +8,9 @@ Metrics: ``<step>.{mean,p50,p90,p95,p99,p999,max}`` (latency: ms, s or us; bare 
 ``errors.{rate,count}``, ``integrity.<category>``,
 ``generator.{saturated_windows,max_cpu_pct,max_lag_ms}``,
 ``capacity.max_sustainable_concurrency`` (connections; samples = load levels, minimum 2; with
-no knee the highest healthy level tested counts, a lower bound).
+no knee the highest healthy level tested counts, a lower bound),
+``scenarios.completion_rate`` / ``scenarios.{completed,failed}`` (scripted runs; samples =
+conversations not cut short by the end of the run).
 Rates take ``%`` or a bare fraction. A gate with fewer samples than its minimum is
 ``inconclusive``, never a silent pass.
 """
@@ -104,11 +106,15 @@ def metric_kind(metric: str) -> tuple[str, int]:
         "generator.max_cpu_pct": "count",
         "generator.saturated_windows": "count",
         "capacity.max_sustainable_concurrency": "count",
+        "scenarios.completion_rate": "rate",
+        "scenarios.completed": "count",
+        "scenarios.failed": "count",
     } | {f"connections.{k}": "count" for k in ("attempted", "succeeded", "failed", "rate_limited")}
     if metric == "capacity.max_sustainable_concurrency":
         return "count", MIN_CAPACITY_LEVELS
     if metric in known:
-        return known[metric], DEFAULT_MIN_SAMPLES if metric.startswith(("conn", "err")) else 1
+        many = metric.startswith(("conn", "err", "scenarios"))
+        return known[metric], DEFAULT_MIN_SAMPLES if many else 1
     if re.fullmatch(r"connections\.failures\.\w+|integrity\.\w+", metric):
         return "count", DEFAULT_MIN_SAMPLES
     if re.fullmatch(r"close_codes\.\d{3,4}", metric):
@@ -118,7 +124,7 @@ def metric_kind(metric: str) -> tuple[str, int]:
     raise UsageError(
         f"unknown SLO metric {metric!r}: use <step>.p95 (steps: {', '.join(s.LATENCY_STEPS)}), "
         "connections.success_rate, close_codes.<code>, errors.rate, integrity.<category>, "
-        "capacity.max_sustainable_concurrency …"
+        "capacity.max_sustainable_concurrency, scenarios.completion_rate …"
     )
 
 

@@ -37,6 +37,8 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": "report.json", "markdown": "report.md", "html": "report.html"}
     files |= write_series(report, out_dir)
+    report.guests.to_csv(out_dir / "guests.csv", index=False)
+    files["guests"] = "guests.csv"
     images: dict[str, bytes] = {}
     if plots:
         from harness.report.plots import render_plots  # matplotlib only when needed

@@ -4,6 +4,9 @@ replies, reordering within the window, and load-test tagging."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -78,6 +81,29 @@ scenarios:
     closes = _rows(ev, s.STEP_CLOSE)
     assert set(closes[s.CLOSE_CODE]) == {1000}  # each failed conversation ended cleanly
     assert info["simulator_summary"]["sessions"] == len(ends)  # and the next one began
+    # the report's funnel says where and why; compare sees the scenario too
+    run_dir = tmp_path / "run"
+    gate = "scenarios.completion_rate >= 50% min=1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "report", str(run_dir), "--no-plots", "--slo", gate],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # 0 % completed: the gate fails
+    report = json.loads((run_dir / "report.json").read_text())
+    refund = report["scenarios"]["Refund"]
+    assert refund["completed"] == 0 and refund["failed"] == len(stopped)
+    funnel = {row["step"]: row for row in refund["funnel"]}
+    assert funnel[2]["failed"] == len(stopped) and funnel[2]["reasons"] == {
+        "mismatch": len(stopped)
+    }
+    assert funnel[2]["description"] == "waitForReplyContaining 'refund approved'"
+    assert funnel[3]["reached"] == 0 and "'Refunds are closed'" in refund["examples"]["2 mismatch"]
+    assert report["slo"][0]["verdict"] == "fail"
+    compare = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", str(run_dir), str(run_dir)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert compare.returncode == 0 and "scenarios.Refund.completion_rate" in compare.stdout
 
 
 def test_quick_replies_are_offered_chosen_by_label_and_matched_by_payload(

@@ -195,7 +195,7 @@ def test_integrity_counts() -> None:
         "lost": 1,
         "duplicate": 2,
         "out_of_order": 1,
-        "extra_reply": 0,
+        "late_message": 0,
         "unsolicited": 0,
     }
 

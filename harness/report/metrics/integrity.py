@@ -1,4 +1,4 @@
-"""Message integrity: lost, duplicate, out-of-order (and extra / unsolicited) counts.
+"""Message integrity: lost, duplicate, out-of-order, late and unsolicited message counts.
 
 The load side records one ``integrity`` row per anomaly, the category in ``error``
 (harness.record.schema). A message is *lost* when its echo never came: an ``integrity`` row
@@ -17,7 +17,7 @@ CATEGORIES = (
     s.INTEGRITY_LOST,
     s.INTEGRITY_DUPLICATE,
     s.INTEGRITY_OUT_OF_ORDER,
-    s.INTEGRITY_EXTRA_REPLY,
+    s.INTEGRITY_LATE_MESSAGE,
     s.INTEGRITY_UNSOLICITED,
 )
 

@@ -19,8 +19,9 @@ from harness.report.metrics.common import (
 from harness.report.metrics.latency import samples_of
 
 SERIES_QUANTILES = (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99))
-#: Steps that are requests (throughput counts them; generator/close/integrity rows are not).
-REQUEST_STEPS = (*s.LATENCY_STEPS, s.STEP_TYPING)
+#: Steps that are requests (throughput counts them; generator/close/integrity rows are not,
+#: nor botAnswer: it measures the same turn as botReply).
+REQUEST_STEPS = (*(st for st in s.LATENCY_STEPS if st != s.STEP_BOT_ANSWER), s.STEP_TYPING)
 
 
 def window_index(events: pd.DataFrame, t0_ns: int, window_s: float) -> np.ndarray:
