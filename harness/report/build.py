@@ -15,7 +15,7 @@ from harness.report.columns import WINDOW_S
 from harness.report.load import RunData
 from harness.report.metrics.capacity import Capacity, CapacityConfig, analyse_capacity
 from harness.report.metrics.closes import close_code_table
-from harness.report.metrics.common import run_bounds_ns
+from harness.report.metrics.common import run_bounds_ns, step_mask
 from harness.report.metrics.connections import (
     ConnectionSummary,
     connection_summary,
@@ -93,6 +93,21 @@ def _iso_seconds(text: object) -> float | None:
         return None
 
 
+def load_span_ns(events: pd.DataFrame) -> tuple[int, int] | None:
+    """When the load ran: the first step's start to the last step's end (ts + latency),
+    generator health samples excluded; None when the run has only health samples."""
+    mask = ~step_mask(events, s.STEP_GENERATOR)
+    if not mask.any():
+        return None
+    ts = events[s.TS_NS].to_numpy()[mask]
+    lat_ns = np.nan_to_num(events[s.LATENCY_US].to_numpy(np.float64)[mask], nan=0.0) * 1000.0
+    return int(ts.min()), int((ts + np.maximum(lat_ns, 0.0).astype(np.int64)).max())
+
+
+def _iso_ns(ns: int) -> str:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
+
+
 def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
     """report.json "run": run.json fields plus what the events themselves say."""
     info = dict(data.info)
@@ -111,11 +126,15 @@ def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
     }
     for key, value in info.items():
         run.setdefault(key, value)
+    load = load_span_ns(data.events)
     run.update(
         events=len(data.events),
         events_span_s=events_span,
-        first_event=pd.Timestamp(t0_ns, unit="ns", tz="UTC").isoformat(),
-        last_event=pd.Timestamp(t1_ns, unit="ns", tz="UTC").isoformat(),
+        first_event=_iso_ns(t0_ns),
+        last_event=_iso_ns(t1_ns),
+        load_started=_iso_ns(load[0]) if load else None,
+        load_ended=_iso_ns(load[1]) if load else None,
+        load_duration_s=(load[1] - load[0]) / 1e9 if load else None,
         shards_read=data.shards_read,
         shards_skipped=data.shards_skipped,
     )

@@ -55,11 +55,65 @@ def frame_table(frame: pd.DataFrame, index: str | None = None) -> Table:
     return Table([str(c) for c in data.columns], rows)
 
 
+#: Shape options worth naming in the header (as given on the command line).
+_SHAPE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "ramp": ("peak_users", "ramp_time", "hold_time"),
+    "soak": ("peak_users", "ramp_time", "hold_time"),
+    "step": ("peak_users", "step_users", "step_time"),
+    "spike": ("spike_users", "spike_at", "spike_time"),
+    "open": ("arrival_rate", "max_users"),
+}
+
+
+def _flags(options: dict[str, object], names: tuple[str, ...]) -> str:
+    given = [(n, options.get(n)) for n in names]
+    return " ".join(f"--{n.replace('_', '-')} {v}" for n, v in given if v not in (None, "", 0))
+
+
+def _clock(iso: object) -> str:
+    """``2026-01-02T03:04:05.678+00:00`` → ``2026-01-02 03:04:05Z``."""
+    return f"{str(iso)[:19].replace('T', ' ')}Z" if iso else "n/a"
+
+
+def run_lines(report: Report) -> list[str]:
+    """What was loaded, how hard and for how long: host, users / shape, duration of load."""
+    run = report.run
+    raw = run.get("options")
+    options: dict[str, object] = raw if isinstance(raw, dict) else {}
+    host = run.get("host")
+    target = f"`{host}`" if host else "unknown (no host in run.json)"
+    if run.get("simulator_summary"):
+        target += " (embedded simulator)"
+    shape = str(run.get("shape") or options.get("shape") or "unknown")
+    load = f"{fmt(run.get('users'))} users"
+    if run.get("spawn_rate") is not None:
+        load += f", spawn rate {fmt(run.get('spawn_rate'), 1)}/s"
+    flags = _flags(options, _SHAPE_OPTIONS.get(shape, ()))
+    load += f", shape `{shape}`" + (f" ({flags})" if flags else "")
+    if options.get("session_mode"):
+        load += f", session mode `{options['session_mode']}`"
+    if run.get("run_time_s"):
+        load += f", -t {fmt(run.get('run_time_s'))} s"
+    finest = report.load_series[min(report.load_series)] if report.load_series else None
+    peak = float(finest["active_connections"].max()) if finest is not None else math.nan
+    duration = (
+        f"Load ran {fmt(run.get('load_duration_s'), 1)} s, from {_clock(run.get('load_started'))}"
+        f" to {_clock(run.get('load_ended'))} (first step start to last step end)"
+    )
+    if run.get("started") and run.get("ended"):
+        duration += f"; the whole run (run.json) {fmt(run.get('duration_s'), 1)} s"
+    return [
+        f"Target: {target}.",
+        f"Load: {load}; peak {fmt(peak, 0)} active connections.",
+        duration + ".",
+    ]
+
+
 def headline(report: Report, results: list[GateResult]) -> Section:
     c, h = report.connections, report.health
     text = [
-        f"Run `{report.run.get('run_id')}`: {report.run.get('events')} events over "
-        f"{fmt(report.run.get('duration_s'), 1)} s; connections "
+        *run_lines(report),
+        f"Run `{report.run.get('run_id')}`: {report.run.get('events')} events; connections "
         f"{c.succeeded}/{c.attempted - c.rate_limited} succeeded ({pct(c.success_rate)}).",
     ]
     if not h.trustworthy:

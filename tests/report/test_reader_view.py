@@ -1,0 +1,65 @@
+"""What a reader of report.md / report.html sees: the header, no empty placeholder plots, and
+gaps in the time series drawn as gaps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.cli import main
+from harness.record import schema as s
+
+from .conftest import ev, write_run
+
+INFO: dict[str, Any] = {
+    "run_id": "r1",
+    "started": "2026-01-01T00:00:00.000Z",
+    "ended": "2026-01-01T00:01:05.000Z",
+    "host": "ws://127.0.0.1:4321",
+    "users": 20,
+    "spawn_rate": 10.0,
+    "run_time_s": 60,
+    "shape": "ramp",
+    "options": {"shape": "ramp", "peak_users": 40, "ramp_time": "30s", "session_mode": "keep"},
+    "simulator_summary": {"upgrades": 2},
+}
+
+
+def _conversation(cid: int, start: float, end: float) -> list[dict[str, Any]]:
+    """One connection with a turn at ``start + 1`` and a client close 1000 at ``end``."""
+    ids = {"conn_id": cid, "user_id": cid}
+    return [
+        ev(s.STEP_CONNECT, start, lat_ms=2.0, **ids),
+        ev(s.STEP_CONFIGURE, start + 0.1, lat_ms=1.0, **ids),
+        ev(s.STEP_ON_MESSAGE, start + 1, lat_ms=1.0, **ids),
+        ev(s.STEP_BOT_REPLY, start + 1, lat_ms=50.0, **ids),
+        ev(s.STEP_CLOSE, end, close_code=1000, close_initiator="client", lat_ms=1.0, **ids),
+    ]
+
+
+def _report(tmp_path: Path, rows: list[dict[str, Any]], *args: str) -> tuple[str, str, Path]:
+    run = write_run(tmp_path / "run", [rows], INFO)
+    assert main(["report", str(run), *args]) == 0
+    md = (run / "report.md").read_text(encoding="utf-8")
+    html = (run / "report.html").read_text(encoding="utf-8")
+    return md, html, run
+
+
+def test_header_states_host_users_shape_and_load_duration(tmp_path: Path) -> None:
+    # load: first step at +2 s, last step (close) ends at +50.001 s; health samples around it
+    rows = _conversation(1, 2, 50) + _conversation(2, 3, 40)
+    rows += [
+        ev(s.STEP_GENERATOR, t, lat_ms=0.1, cpu_pct=5.0, active_connections=2) for t in (0, 60)
+    ]
+    md, html, run = _report(tmp_path, rows, "--no-plots")
+    summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "Target: `ws://127.0.0.1:4321` (embedded simulator)." in summary
+    assert "20 users, spawn rate 10.0/s, shape `ramp` (--peak-users 40 --ramp-time 30s)" in summary
+    assert "session mode `keep`" in summary
+    assert "Load ran 48.0 s, from 2026-01-01 00:00:02Z to 2026-01-01 00:00:50Z" in summary
+    assert "the whole run (run.json) 65.0 s" in summary
+    assert "Target: <code>ws://127.0.0.1:4321</code> (embedded simulator)." in html
+    doc = json.loads((run / "report.json").read_text())
+    assert abs(doc["run"]["load_duration_s"] - 48.001) < 1e-6
+    assert doc["run"]["load_started"].startswith("2026-01-01T00:00:02")
