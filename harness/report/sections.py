@@ -6,7 +6,7 @@ Markdown and HTML render the same sections, so the two never disagree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -310,19 +310,54 @@ def slo_section(results: list[GateResult]) -> Section:
     )
 
 
+def empty_plots(report: Report) -> dict[str, str]:
+    """Plots that would show nothing, each with the one line the report says instead.
+
+    No placeholder image is drawn for them (and no PNG written).
+    """
+    empty: dict[str, str] = {}
+    if not len(report.failure_reasons):
+        empty["failure_reasons"] = "No connection failures, so no failure-reason plot."
+    if not len(report.closes):
+        empty["close_codes"] = "No connection was closed, so no close-code plot."
+    if not any(len(cdf) for cdf in report.cdfs.values()):
+        line = "No latency samples, so no latency plots."
+        empty["latency_cdf"] = empty["latency_over_time"] = line
+    if not len(report.survival) or int(report.survival["at_risk"].iloc[0]) == 0:
+        empty["survival"] = "No established connection, so no survival plot."
+    if len(report.capacity.levels) < 2:
+        empty["capacity"] = "No capacity plot: it needs at least two load levels."
+    return empty
+
+
+def _say_instead(section: Section, empty: dict[str, str]) -> Section:
+    """Replace the section's empty plots by their one line (each line said once)."""
+    gone = [name for name in section.plots if name in empty]
+    if not gone:
+        return section
+    lines = list(dict.fromkeys(empty[name] for name in gone))
+    kept = [name for name in section.plots if name not in empty]
+    return replace(section, text=[*section.text, *lines], plots=kept)
+
+
 def build_sections(report: Report, results: list[GateResult]) -> list[Section]:
+    """Every section, in reading order; empty plots are left out (see empty_plots)."""
+    empty = empty_plots(report)
     sections = [headline(report, results)]
     if results:
         sections.append(slo_section(results))
     return [
-        *sections,
-        connections_section(report),
-        closes_section(report),
-        latency_section(report),
-        throughput_section(report),
-        capacity_section(report),
-        soak_section(report),
-        survival_section(report),
-        integrity_section(report),
-        health_section(report),
+        _say_instead(sec, empty)
+        for sec in [
+            *sections,
+            connections_section(report),
+            closes_section(report),
+            latency_section(report),
+            throughput_section(report),
+            capacity_section(report),
+            soak_section(report),
+            survival_section(report),
+            integrity_section(report),
+            health_section(report),
+        ]
     ]

@@ -63,3 +63,53 @@ def test_header_states_host_users_shape_and_load_duration(tmp_path: Path) -> Non
     doc = json.loads((run / "report.json").read_text())
     assert abs(doc["run"]["load_duration_s"] - 48.001) < 1e-6
     assert doc["run"]["load_started"].startswith("2026-01-01T00:00:02")
+
+
+def _steady(users: int, seconds: int) -> list[dict[str, Any]]:
+    """``users`` kept connections with a turn every second and health samples each second
+    (one load level only: a constant concurrency)."""
+    rows: list[dict[str, Any]] = []
+    for u in range(1, users + 1):
+        ids = {"conn_id": 1, "user_id": u}
+        rows += [ev(s.STEP_CONNECT, 0.01 * u, lat_ms=2.0, **ids)]
+        for t in range(1, seconds):
+            rows += [ev(s.STEP_ON_MESSAGE, t, lat_ms=1.0, **ids)]
+            rows += [ev(s.STEP_BOT_REPLY, t, lat_ms=40.0 + u, **ids)]
+    rows += [
+        ev(s.STEP_GENERATOR, t, lat_ms=0.1, cpu_pct=5.0, active_connections=users)
+        for t in range(seconds)
+    ]
+    return rows
+
+
+def test_empty_plots_are_one_line_not_a_placeholder_image(tmp_path: Path) -> None:
+    # no connect failed, nothing closed, one load level (constant concurrency for 40 s)
+    md, html, run = _report(tmp_path, _steady(3, 40))
+    assert "No connection failures, so no failure-reason plot." in md
+    assert "No connection was closed, so no close-code plot." in md
+    assert "No capacity plot: it needs at least two load levels." in md
+    for name in ("failure_reasons", "close_codes", "capacity"):
+        assert f"![{name}]" not in md
+        assert f'alt="{name}"' not in html
+        assert not (run / "plots" / f"{name}.png").exists()
+    assert "No connection failures, so no failure-reason plot." in html
+    drawn = {p.stem for p in (run / "plots").glob("*.png")}
+    assert drawn == {"latency_over_time", "throughput", "latency_cdf", "survival"}
+    assert html.count("data:image/png;base64,") == len(drawn)
+    assert all(f"![{name}](plots/{name}.png)" in md for name in drawn)
+    doc = json.loads((run / "report.json").read_text())
+    assert {k for k in doc["files"] if k.startswith("plot_")} == {f"plot_{n}" for n in drawn}
+
+
+def test_plots_with_content_are_drawn(tmp_path: Path) -> None:
+    rows = [*_conversation(1, 0, 5), ev(s.STEP_CONNECT, 1, ok=False, error="http_403")]
+    md, _html, run = _report(tmp_path, rows)
+    assert (run / "plots" / "failure_reasons.png").stat().st_size > 1000
+    assert (run / "plots" / "close_codes.png").stat().st_size > 1000
+    assert "![failure_reasons](plots/failure_reasons.png)" in md
+
+
+def test_no_plots_means_no_image_references(tmp_path: Path) -> None:
+    md, html, run = _report(tmp_path, _conversation(1, 0, 5), "--no-plots")
+    assert "![" not in md and "<img" not in html
+    assert not (run / "plots").exists()
