@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.cli import main
 from harness.record import schema as s
 
@@ -113,3 +115,31 @@ def test_no_plots_means_no_image_references(tmp_path: Path) -> None:
     md, html, run = _report(tmp_path, _conversation(1, 0, 5), "--no-plots")
     assert "![" not in md and "<img" not in html
     assert not (run / "plots").exists()
+
+
+def test_latency_lines_break_at_windows_without_samples(monkeypatch: Any) -> None:
+    from matplotlib.figure import Figure
+
+    from harness.report import plots
+    from harness.report.build import build_report
+    from harness.report.load import RunData
+
+    from .conftest import frame
+
+    # botReply samples in seconds 0-4 and 10-14; nothing at all in 5-9 (1-s windows)
+    rows = [ev(s.STEP_BOT_REPLY, t + 0.5, lat_ms=10.0 + t) for t in (*range(5), *range(10, 15))]
+    report = build_report(RunData(Path("run"), frame(rows), {}))
+    drawn: list[Figure] = []
+    monkeypatch.setattr(plots, "_png", lambda fig: drawn.append(fig) or b"")
+    plots.latency_over_time(report)
+    (ax,) = drawn[0].axes
+    for line in ax.get_lines():
+        xy = line.get_xydata()
+        finite = xy[~np.isnan(xy[:, 1]), 0]
+        assert finite.tolist() == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14]
+        # every drawn segment joins two neighbouring windows: none spans the empty ones
+        x = xy[:, 0]
+        y = xy[:, 1]
+        joined = ~np.isnan(y[:-1]) & ~np.isnan(y[1:])
+        assert (np.diff(x)[joined] == 1.0).all()
+        assert np.isnan(y[(x >= 5) & (x <= 9)]).all()
