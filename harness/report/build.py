@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from harness.record import schema as s
-from harness.report.columns import WINDOW_S
+from harness.report.columns import CLOSE_NS, WINDOW_S
 from harness.report.load import RunData
 from harness.report.metrics.capacity import Capacity, CapacityConfig, analyse_capacity
 from harness.report.metrics.closes import close_code_table
@@ -74,6 +74,7 @@ class Report:
     soak: pd.DataFrame
     soak_window_s: float
     survival: pd.DataFrame
+    censored: dict[str, int]
     survival_by_code: pd.DataFrame
     detected: dict[str, float | None]
     integrity: pd.DataFrame
@@ -224,13 +225,24 @@ def _time_sections(
     }
 
 
+def kept_sessions(info: dict[str, Any]) -> bool:
+    """The run kept its sessions open (``--session-mode keep``; the open model closes every
+    conversation whatever the mode), so its users' last client closes are the harness's."""
+    options = info.get("options")
+    if not isinstance(options, dict):
+        return False
+    shape = options.get("shape") or info.get("shape")
+    return options.get("session_mode") == "keep" and shape != "open"
+
+
 def _lifetime_sections(
-    events: pd.DataFrame, bounds: tuple[int, int], on_stage: Callable[[str], None]
+    data: RunData, bounds: tuple[int, int], on_stage: Callable[[str], None]
 ) -> dict[str, Any]:
     """Survival curves, diagnoses, detected idle timeout / max age, and a data warning."""
+    events = data.events
     t0, t1 = bounds
     on_stage("connection lifetimes")
-    life = connection_lifetimes(events, t1)
+    life = connection_lifetimes(events, t1, kept_sessions=kept_sessions(data.info))
     early = int(life["close_before_activity"].sum())
     warnings: tuple[str, ...] = ()
     if early:
@@ -244,6 +256,10 @@ def _lifetime_sections(
     found = {d.kind: d.value_s for d in diagnoses}
     return {
         "survival": survival_curve(life),
+        "censored": {
+            "open_at_end": int(life[CLOSE_NS].isna().sum()),
+            "closed_by_harness": int(life["closed_by_harness"].sum()),
+        },
         "survival_by_code": closes_by_code_curve(life),
         "diagnoses": diagnoses,
         "detected": {
@@ -275,7 +291,7 @@ def build_report(
     samples = latency_samples(events)
     parts.update(steps=step_latency(events, samples=samples), co_steps=co_latency(events))
     parts.update(_time_sections(events, samples, bounds, config, on_stage))
-    parts.update(_lifetime_sections(events, bounds, on_stage))
+    parts.update(_lifetime_sections(data, bounds, on_stage))
     parts["warnings"] = data.warnings + parts.pop("lifetime_warnings")
     on_stage("integrity")
     parts["integrity"] = integrity_counts(events)

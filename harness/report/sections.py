@@ -266,7 +266,11 @@ def survival_section(report: Report) -> Section:
     text = [
         f"Detected idle timeout: {_seconds(d.get('idle_timeout_s'))}; detected max connection "
         f"age: {_seconds(d.get('max_age_s'))}.",
-        "Kaplan-Meier survival of established connections (open at the end = censored).",
+        "Kaplan-Meier survival of established connections. Censored (alive when observation "
+        f"stopped): {report.censored['open_at_end']} still open at the end of the run, "
+        f"{report.censored['closed_by_harness']} closed by the harness itself when it stopped "
+        "their user (kept sessions: a client close 1000 after which the user made no new "
+        "connection; see docs/metrics.md#session-survival).",
     ]
     return Section("Session survival", text, [], ["survival"])
 
