@@ -27,7 +27,8 @@ from harness.report.columns import SCHEDULE_LAG_US
 
 log = logging.getLogger(__name__)
 
-#: Every column the report uses; ``detail`` and byte counts are not read.
+#: Every column the report uses; byte counts are not read. ``detail`` (free text, null on
+#: most rows) names e.g. the cause of a refused upgrade.
 REPORT_COLUMNS: tuple[str, ...] = (
     s.WORKER_ID,
     s.USER_ID,
@@ -43,6 +44,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     s.CLOSE_CODE,
     s.CLOSE_INITIATOR,
     s.CLOSE_REASON,
+    s.DETAIL,
     s.CPU_PCT,
     s.RSS_BYTES,
     s.ACTIVE_CONNECTIONS,

@@ -13,11 +13,13 @@ Rules (each yields at most one line):
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from harness.protocol.refusals import FORBIDDEN, RefusalCause, forbidden_cause
 from harness.record import schema as s
 from harness.report.columns import AGE_S, CENSORED, IDLE_S
 from harness.report.metrics.common import step_mask
@@ -36,6 +38,17 @@ class Diagnosis:
     value_s: float | None = None
 
 
+def _refusal_causes(events: pd.DataFrame, rejected: np.ndarray) -> Counter[RefusalCause]:
+    """Refused upgrades per cause, from the body quoted in each connect row's ``detail``."""
+    if s.DETAIL not in events.columns:
+        return Counter({FORBIDDEN: int(rejected.sum())})
+    details = events[s.DETAIL][rejected].astype(object).fillna("").value_counts()
+    causes: Counter[RefusalCause] = Counter()
+    for detail, count in details.items():
+        causes[forbidden_cause(str(detail))] += int(count)
+    return causes
+
+
 def refused_upgrades(events: pd.DataFrame) -> Diagnosis | None:
     con = step_mask(events, s.STEP_CONNECT)
     rejected = con & (
@@ -47,14 +60,16 @@ def refused_upgrades(events: pd.DataFrame) -> Diagnosis | None:
     n = int(rejected.sum())
     if n + after_403 == 0:
         return None
+    causes = _refusal_causes(events, rejected) + Counter({FORBIDDEN: after_403})
+    ranked = sorted(causes.items(), key=lambda item: (-item[1], item[0].key))
     text = (
         f"{n + after_403} connection(s) refused at the upgrade with HTTP 403 (a browser shows "
-        "this only as close 1006): deploymentId unknown or Origin not allowed "
-        "(protocol.md §9 #1-2)"
+        "this only as close 1006): "
+        + "; ".join(f"{count} x {c.cause}: {c.fix} ({c.docs})" for c, count in ranked)
     )
-    return Diagnosis(
-        "refused_upgrade_403", text, {"http_403": n, "close_1006_after_403": after_403}
-    )
+    evidence: dict[str, float | int | str] = {"http_403": n, "close_1006_after_403": after_403}
+    evidence |= {c.key: count for c, count in ranked}
+    return Diagnosis("refused_upgrade_403", text, evidence)
 
 
 def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
