@@ -22,7 +22,7 @@ CONNECT_HINTS: dict[str, str] = {
     "http_404": "wrong host or path: use wss://webmessaging.<domain>/v1 "
     "(docs/troubleshooting.md#wrong-host-or-path)",
     "http_429": "new-connection rate limit, > 1000/min per deployment: ramp slower "
-    "(docs/troubleshooting.md#upgrades-refused-with-429)",
+    "(docs/troubleshooting.md#rate-limiting-429-1013)",
     "dns": "the host name does not resolve: check the region's domain "
     "(docs/guest-api.md#region-hosts)",
     "tls": "TLS failed: trust the proxy CA with --ca-file, or use the exact host "

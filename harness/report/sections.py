@@ -121,7 +121,7 @@ def headline(report: Report, results: list[GateResult]) -> Section:
             f"**WARNING: the load generator was saturated in {h.saturated_windows} of {h.windows} "
             f"windows (CPU >= {report.config.health.cpu_pct_max:g}% or event-loop lag >= "
             f"{report.config.health.lag_ms_max:g} ms). Latency figures are NOT trustworthy: they "
-            "include generator queueing.**"
+            "include generator queueing (docs/troubleshooting.md#a-saturated-generator).**"
         )
     text += [f"**Warning:** {w}" for w in report.warnings]
     if results:
@@ -161,7 +161,8 @@ def closes_section(report: Report) -> Section:
         "Diagnosis: none (no pattern the evidence supports)."
     ]
     closes = report.closes.assign(share=report.closes["share"].map(lambda v: pct(float(v))))
-    return Section("Close codes (protocol.md §6)", text, [frame_table(closes)], ["close_codes"])
+    text.append("What each code means: docs/guest-api.md#close-codes.")
+    return Section("Close codes", text, [frame_table(closes)], ["close_codes"])
 
 
 def co_table(steps: pd.DataFrame, co: pd.DataFrame) -> Table:
@@ -182,7 +183,8 @@ def co_table(steps: pd.DataFrame, co: pd.DataFrame) -> Table:
 
 def latency_section(report: Report) -> Section:
     text = [
-        f"Latency in ms from raw samples. Quantiles: {QUANTILE_DEFINITION}.",
+        f"Latency in ms from raw samples. Quantiles: {QUANTILE_DEFINITION} "
+        "(docs/metrics.md#percentiles).",
         "count = successful samples; failures exclude rate-limited requests (counted apart).",
     ]
     tables = [frame_table(report.steps, index="step")]
@@ -309,7 +311,10 @@ def slo_section(results: list[GateResult]) -> Section:
     ]
     return Section(
         "SLO gates",
-        ["Exit code: 0 all pass, 1 a gate failed, 2 inconclusive only."],
+        [
+            "Exit code: 0 all pass, 1 a gate failed, 2 inconclusive only "
+            "(docs/metrics.md#slo-gates)."
+        ],
         [Table(["gate", "verdict", "observed", "samples", "min samples", "detail"], rows)],
     )
 

@@ -82,7 +82,8 @@ def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
     value, n = found
     text = (
         f"{n} close(s) 1001/1006 after a steady idle time: idle timeout near {value:.1f} s "
-        "(protocol.md §9 #8: send echo every 1-5 min; resume on a drop)"
+        "(send echo every 1-5 min; resume on a drop: "
+        "docs/troubleshooting.md#closes-after-a-quiet-period)"
     )
     return Diagnosis("idle_timeout", text, {"closes": n, "idle_s": value}, value)
 
@@ -99,7 +100,8 @@ def max_age(life: pd.DataFrame, idle: Diagnosis | None) -> Diagnosis | None:
     value, n = found
     text = (
         f"{n} server-side close(s) clustered at one connection age: max connection age near "
-        f"{value:.1f} s (protocol.md §9 #9: reconnect with the same token)"
+        f"{value:.1f} s (reconnect with the same token: "
+        "docs/troubleshooting.md#closes-at-one-connection-age)"
     )
     return Diagnosis("max_age", text, {"closes": n, "age_s": value}, value)
 
@@ -118,7 +120,7 @@ def bursts_1011(events: pd.DataFrame, t0_ns: int, window_s: float = 10.0) -> Dia
     text = (
         f"1011 burst(s): {int(per[burst].sum())} of {int(mask.sum())} internal-error closes in "
         f"{burst.size} {window_s:.0f}-s window(s) starting {starts}: server incident or "
-        "overload (protocol.md §6: back off and resume; report bursts)"
+        "overload (back off and resume; report bursts: docs/troubleshooting.md#bursts-of-1011)"
     )
     return Diagnosis(
         "burst_1011", text, {"windows": int(burst.size), "closes": int(per[burst].sum())}
@@ -143,8 +145,8 @@ def rate_limit_closes(events: pd.DataFrame) -> Diagnosis | None:
         return None
     text = (
         f"rate limiting: {by_close} close(s) 1013 or with a rate-limit reason, {http_429} "
-        "upgrade(s) refused with HTTP 429 (protocol.md §9 #12: keep new connections under "
-        "1000/min; honour retryAfter)"
+        "upgrade(s) refused with HTTP 429 (keep new connections under 1000/min; honour "
+        "retryAfter: docs/troubleshooting.md#rate-limiting-429-1013)"
     )
     return Diagnosis("rate_limit", text, {"closes": by_close, "http_429": http_429})
 
