@@ -46,6 +46,8 @@ def write_outputs(
         images = render_plots(report, wanted, on_plot=lambda n: on_stage(f"plot {n}"))
         for name in PLOTS.keys() - set(wanted):  # keeps the progress count: one per plot
             on_stage(f"plot {name} (empty: not drawn)")
+            # an earlier report into this directory may have drawn it: never leave it stale
+            (out_dir / "plots" / f"{name}.png").unlink(missing_ok=True)
     if images:
         (out_dir / "plots").mkdir(exist_ok=True)
     for name, png in images.items():

@@ -143,3 +143,12 @@ def test_latency_lines_break_at_windows_without_samples(monkeypatch: Any) -> Non
         joined = ~np.isnan(y[:-1]) & ~np.isnan(y[1:])
         assert (np.diff(x)[joined] == 1.0).all()
         assert np.isnan(y[(x >= 5) & (x <= 9)]).all()
+
+
+def test_a_plot_that_became_empty_is_not_left_over(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [_steady(3, 40)], INFO)
+    (run / "plots").mkdir()
+    stale = run / "plots" / "failure_reasons.png"
+    stale.write_bytes(b"an earlier report's plot")
+    assert main(["report", str(run)]) == 0
+    assert not stale.exists()
