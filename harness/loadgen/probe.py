@@ -50,9 +50,7 @@ class ProbeLine:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="ws:// or wss:// Guest API URL (…/v1?deploymentId=…)")
-    target.add_argument(
-        "--region", help="Genesys Cloud region, e.g. eu-west-1 (docs/guest-api.md#region-hosts)"
-    )
+    target.add_argument("--region", help="Genesys Cloud region (docs/guest-api.md#region-hosts)")
     parser.add_argument("--deployment-id", help="Messenger deployment id (needed with --region)")
     parser.add_argument("--origin", help="Origin header to send (default: none, like most SDKs)")
     parser.add_argument("--ca-file", help="extra CA bundle (TLS-intercepting proxies)")

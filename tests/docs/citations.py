@@ -53,6 +53,9 @@ def doc_anchors() -> dict[str, set[str]]:
 def bad_citations(text: str, known: dict[str, set[str]]) -> list[str]:
     """What is wrong with the docs citations in ``text``: a missing page or anchor."""
     problems = []
+    whole = len(CITATION.findall(text))
+    if text.count("docs/") != whole:  # e.g. a help text wrapped inside a citation
+        problems.append(f"{text.count('docs/') - whole} docs/ reference(s) that are cut off")
     for match in CITATION.finditer(text):
         page, anchor = match.group(1), match.group(2)
         if page not in known:

@@ -175,8 +175,9 @@ def test_probe_hints_cite_existing_docs_anchors() -> None:
 
 @pytest.mark.parametrize("command", [None, *SUBCOMMANDS])
 def test_cli_help_cites_existing_docs_anchors(
-    command: str | None, capsys: pytest.CaptureFixture[str]
+    command: str | None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # a citation must not be wrapped in an 80-column help
     with pytest.raises(SystemExit):
         main(["--help"] if command is None else [command, "--help"])
     assert _problems(f"harness {command} --help", capsys.readouterr().out, doc_anchors()) == []
