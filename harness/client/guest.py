@@ -259,7 +259,8 @@ class GuestClient:
         """One data frame from the reader; never raises (§3.1: record it and continue)."""
         now = time.perf_counter_ns()
         if opcode != OP_TEXT:
-            self._dispatch([session.protocol_error("binary frame (§1.5: text only)")], 0)
+            error = session.protocol_error("binary frame (text only: docs/guest-api.md#frames)")
+            self._dispatch([error], 0)
             return
         try:
             frame = wire.decode(data)
@@ -657,7 +658,9 @@ class GuestClient:
         gap_s = (now - self._last_echo_ns) / 1e9
         too_soon = self._last_echo_ns and gap_s < MIN_HEARTBEAT_INTERVAL_S
         if too_soon and not self.options.allow_fast_heartbeat:
-            raise UsageError(f"echo {gap_s:.1f} s after the last one: limit is 2/min (§2.4)")
+            raise UsageError(
+                f"echo {gap_s:.1f} s after the last one: limit is 2/min (docs/guest-api.md#limits)"
+            )
         token = self.token
         pending, ts, size = self._start(
             Kind.ECHO,

@@ -58,7 +58,7 @@ class ClientOptions:
         if hb < 0 or (0 < hb < MIN_HEARTBEAT_INTERVAL_S and not self.allow_fast_heartbeat):
             raise UsageError(
                 f"heartbeat_interval_s must be 0 (off) or >= {MIN_HEARTBEAT_INTERVAL_S:g} s "
-                f"(echo limit 2/min, protocol.md §2.4), got {hb:g}; "
+                f"(echo limit 2/min, docs/guest-api.md#limits), got {hb:g}; "
                 "set allow_fast_heartbeat only against a target without that limit"
             )
         if not self.deployment_id:

@@ -12,20 +12,32 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.errors import HarnessError, ServiceError, UsageError
+from harness.errors import HandshakeRejected, HarnessError, ServiceError, UsageError
+from harness.protocol.refusals import forbidden_cause
 from harness.protocol.units import parse_duration
 
-#: HTTP status (or error category) of a failed connect → likely cause and fix (§9).
+#: HTTP status (or error category) of a failed connect → likely cause and fix (protocol.md
+#: §9); a 403 is read from its body instead (connect_hint).
 CONNECT_HINTS: dict[str, str] = {
-    "http_403": "deploymentId unknown/inactive/other region, or Origin not allowed "
-    "(§9 rows 1-2): copy the id from the Messenger deployment, send an allowed --origin",
-    "http_404": "wrong host or path (§9 row 3): use wss://webmessaging.<domain>/v1",
-    "http_429": "new-connection rate limit, > 1000/min per deployment (§9 row 12): ramp slower",
-    "dns": "the host name does not resolve (§9 row 3): check the region's domain (§1.2)",
-    "tls": "TLS failed (§9 row 20): trust the proxy CA with --ca-file, or use the exact host",
+    "http_404": "wrong host or path: use wss://webmessaging.<domain>/v1 "
+    "(docs/troubleshooting.md#wrong-host-or-path)",
+    "http_429": "new-connection rate limit, > 1000/min per deployment: ramp slower "
+    "(docs/troubleshooting.md#rate-limiting-429-1013)",
+    "dns": "the host name does not resolve: check the region's domain "
+    "(docs/guest-api.md#region-hosts)",
+    "tls": "TLS failed: trust the proxy CA with --ca-file, or use the exact host "
+    "(docs/troubleshooting.md#tls-handshake-failures)",
     "refused": "nothing listens there: check host and port",
     "timeout": "no answer in time: a firewall, proxy or the wrong host",
 }
+
+
+def connect_hint(exc: ServiceError) -> str:
+    """The likely cause and fix of a failed connect; a 403 by what its body names."""
+    if isinstance(exc, HandshakeRejected) and exc.status == 403:
+        cause = forbidden_cause(exc.body)
+        return f"{cause.cause}: {cause.fix} ({cause.docs})"
+    return CONNECT_HINTS.get(exc.category, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +50,7 @@ class ProbeLine:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="ws:// or wss:// Guest API URL (…/v1?deploymentId=…)")
-    target.add_argument("--region", help="Genesys Cloud region, e.g. eu-west-1 (§1.2)")
+    target.add_argument("--region", help="Genesys Cloud region (docs/guest-api.md#region-hosts)")
     parser.add_argument("--deployment-id", help="Messenger deployment id (needed with --region)")
     parser.add_argument("--origin", help="Origin header to send (default: none, like most SDKs)")
     parser.add_argument("--ca-file", help="extra CA bundle (TLS-intercepting proxies)")
@@ -70,7 +82,7 @@ def _step(lines: list[ProbeLine], step: str, action: Callable[[], str]) -> bool:
     try:
         lines.append(ProbeLine(step, True, action()))
     except ServiceError as exc:  # HandshakeRejected included: its category is http_<status>
-        hint = CONNECT_HINTS.get(exc.category, "") if step == "connect" else ""
+        hint = connect_hint(exc) if step == "connect" else ""
         lines.append(ProbeLine(step, False, f"{exc}" + (f"\n    likely: {hint}" if hint else "")))
         return False
     return True

@@ -86,7 +86,8 @@ def check_target(
     if not allow_remote:
         raise UsageError(
             f"refusing to load non-loopback host {target_hostname(host)!r}: "
-            "pass --allow-remote-target to opt in (load is then paced within protocol.md §5)"
+            "pass --allow-remote-target to opt in (load is then paced within the limits in "
+            "docs/guest-api.md#limits)"
         )
     if flow.deployment_id.startswith("00000000-"):
         raise UsageError("--deployment-id is required for a remote target")

@@ -318,9 +318,15 @@ class GuestSession:
         if state is SocketState.CONNECTING or state is SocketState.CLOSED:
             raise InvalidState(f"cannot send {kind.value}: socket is {state.value}")
         if state is not SocketState.CONFIGURED and kind not in _ALLOWED_BEFORE_CONFIGURE:
-            raise InvalidState(f"cannot send {kind.value}: socket is {state.value} (§2.1)")
+            raise InvalidState(
+                f"cannot send {kind.value}: socket is {state.value} "
+                "(configureSession first: docs/guest-api.md#configuresession)"
+            )
         if kind is Kind.MESSAGE and self.read_only:
-            raise InvalidState("cannot send onMessage: the conversation is read-only (§7.1)")
+            raise InvalidState(
+                "cannot send onMessage: the conversation is read-only "
+                "(docs/guest-api.md#session-lifecycle-and-resume)"
+            )
         if tracing_id in self._pending:
             raise InvalidState(f"tracingId {tracing_id} is already pending")
         timeout = self.reply_timeout_ns if timeout_ns is None else timeout_ns

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from harness.record import schema as s
-from harness.report.columns import WINDOW_S
+from harness.report.columns import CLOSE_NS, WINDOW_S
 from harness.report.load import RunData
 from harness.report.metrics.answers import AnswerSummary, answer_summary
 from harness.report.metrics.capacity import Capacity, CapacityConfig, analyse_capacity
 from harness.report.metrics.closes import close_code_table
-from harness.report.metrics.common import run_bounds_ns
+from harness.report.metrics.common import run_bounds_ns, step_mask
 from harness.report.metrics.connections import (
     ConnectionSummary,
     connection_summary,
@@ -77,6 +77,7 @@ class Report:
     soak: pd.DataFrame
     soak_window_s: float
     survival: pd.DataFrame
+    censored: dict[str, int]
     survival_by_code: pd.DataFrame
     detected: dict[str, float | None]
     integrity: pd.DataFrame
@@ -99,6 +100,21 @@ def _iso_seconds(text: object) -> float | None:
         return None
 
 
+def load_span_ns(events: pd.DataFrame) -> tuple[int, int] | None:
+    """When the load ran: the first step's start to the last step's end (ts + latency),
+    generator health samples excluded; None when the run has only health samples."""
+    mask = ~step_mask(events, s.STEP_GENERATOR)
+    if not mask.any():
+        return None
+    ts = events[s.TS_NS].to_numpy()[mask]
+    lat_ns = np.nan_to_num(events[s.LATENCY_US].to_numpy(np.float64)[mask], nan=0.0) * 1000.0
+    return int(ts.min()), int((ts + np.maximum(lat_ns, 0.0).astype(np.int64)).max())
+
+
+def _iso_ns(ns: int) -> str:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
+
+
 def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
     """report.json "run": run.json fields plus what the events themselves say."""
     info = dict(data.info)
@@ -117,11 +133,15 @@ def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
     }
     for key, value in info.items():
         run.setdefault(key, value)
+    load = load_span_ns(data.events)
     run.update(
         events=len(data.events),
         events_span_s=events_span,
-        first_event=pd.Timestamp(t0_ns, unit="ns", tz="UTC").isoformat(),
-        last_event=pd.Timestamp(t1_ns, unit="ns", tz="UTC").isoformat(),
+        first_event=_iso_ns(t0_ns),
+        last_event=_iso_ns(t1_ns),
+        load_started=_iso_ns(load[0]) if load else None,
+        load_ended=_iso_ns(load[1]) if load else None,
+        load_duration_s=(load[1] - load[0]) / 1e9 if load else None,
         shards_read=data.shards_read,
         shards_skipped=data.shards_skipped,
     )
@@ -211,13 +231,24 @@ def _time_sections(
     }
 
 
+def kept_sessions(info: dict[str, Any]) -> bool:
+    """The run kept its sessions open (``--session-mode keep``; the open model closes every
+    conversation whatever the mode), so its users' last client closes are the harness's."""
+    options = info.get("options")
+    if not isinstance(options, dict):
+        return False
+    shape = options.get("shape") or info.get("shape")
+    return options.get("session_mode") == "keep" and shape != "open"
+
+
 def _lifetime_sections(
-    events: pd.DataFrame, bounds: tuple[int, int], on_stage: Callable[[str], None]
+    data: RunData, bounds: tuple[int, int], on_stage: Callable[[str], None]
 ) -> dict[str, Any]:
     """Survival curves, diagnoses, detected idle timeout / max age, and a data warning."""
+    events = data.events
     t0, t1 = bounds
     on_stage("connection lifetimes")
-    life = connection_lifetimes(events, t1)
+    life = connection_lifetimes(events, t1, kept_sessions=kept_sessions(data.info))
     early = int(life["close_before_activity"].sum())
     warnings: tuple[str, ...] = ()
     if early:
@@ -231,6 +262,10 @@ def _lifetime_sections(
     found = {d.kind: d.value_s for d in diagnoses}
     return {
         "survival": survival_curve(life),
+        "censored": {
+            "open_at_end": int(life[CLOSE_NS].isna().sum()),
+            "closed_by_harness": int(life["closed_by_harness"].sum()),
+        },
         "survival_by_code": closes_by_code_curve(life),
         "diagnoses": diagnoses,
         "detected": {
@@ -271,12 +306,12 @@ def build_report(
     samples = latency_samples(events)
     parts.update(steps=step_latency(events, samples=samples), co_steps=co_latency(events))
     parts.update(_time_sections(events, samples, bounds, config, on_stage))
-    parts.update(_lifetime_sections(events, bounds, on_stage))
+    parts.update(_lifetime_sections(data, bounds, on_stage))
     parts["warnings"] = data.warnings + parts.pop("lifetime_warnings")
     on_stage("integrity")
     parts["integrity"] = integrity_counts(events)
     parts["answers"] = answer_summary(events)
-    parts["scenarios"] = scenario_reports(events, _script_steps(data.info), data.details)
+    parts["scenarios"] = scenario_reports(events, _script_steps(data.info))
     parts["guests"] = guests_table(events)
     on_stage("latency CDFs")
     parts["cdfs"] = {st: latency_cdf(samples, st, config.cdf_points) for st in s.LATENCY_STEPS}

@@ -27,7 +27,8 @@ from harness.report.columns import SCHEDULE_LAG_US
 
 log = logging.getLogger(__name__)
 
-#: Every column the report uses; ``detail`` and byte counts are not read.
+#: Every column the report uses; byte counts are not read. ``detail`` (free text, null on
+#: most rows) names e.g. the cause of a refused upgrade.
 REPORT_COLUMNS: tuple[str, ...] = (
     s.WORKER_ID,
     s.USER_ID,
@@ -43,6 +44,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     s.CLOSE_CODE,
     s.CLOSE_INITIATOR,
     s.CLOSE_REASON,
+    s.DETAIL,
     s.CPU_PCT,
     s.RSS_BYTES,
     s.ACTIVE_CONNECTIONS,
@@ -61,8 +63,6 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     s.SCENARIO,
     s.SCRIPT_STEP,
 )
-#: Failed script steps with their text (expected vs arrived), read only for scripted runs.
-DETAIL_COLUMNS: tuple[str, ...] = (s.STEP, s.OK, s.ERROR, s.SCENARIO, s.SCRIPT_STEP, s.DETAIL)
 
 _STRING_COLUMNS = frozenset(
     {s.RUN_ID, s.WORKER_ID, s.SESSION_TOKEN, s.STEP, s.ERROR, s.CLOSE_INITIATOR}
@@ -80,8 +80,6 @@ class RunData:
     warnings: tuple[str, ...] = ()
     shards_read: int = 0
     shards_skipped: int = 0
-    #: scripted runs: the failed script steps with their detail text (DETAIL_COLUMNS)
-    details: pd.DataFrame | None = None
 
 
 def shard_paths(run_dir: Path) -> list[Path]:
@@ -289,27 +287,7 @@ def load_run(
         events = events.loc[~missing_ts].reset_index(drop=True)
     if events.empty:
         raise UsageError(f"run {run_dir} has no events")
-    details = None
-    if s.SCENARIO in events and events[s.SCENARIO].notna().any():
-        details = _failure_details([p for p, _ in readable])
-    return RunData(run_dir, events, info, tuple(warnings), len(paths) - skipped, skipped, details)
-
-
-def _failure_details(paths: Sequence[Path]) -> pd.DataFrame:
-    """The failed ``reply`` / ``scenario`` rows with their ``detail`` (a filtered second read:
-    the detail text of every row would cost memory for nothing)."""
-    wanted = pc.field(s.STEP).isin([s.STEP_SCRIPT_REPLY, s.STEP_SCENARIO]) & ~pc.field(s.OK)
-    tables = []
-    for path in paths:
-        try:
-            table = pq.read_table(path, columns=list(DETAIL_COLUMNS), filters=wanted)
-        except (pa.ArrowException, OSError, ValueError):
-            continue  # already warned about by the main read
-        tables.append(table)
-    if not tables:
-        return pd.DataFrame(columns=list(DETAIL_COLUMNS))
-    frame: pd.DataFrame = pa.concat_tables(tables).to_pandas()
-    return frame
+    return RunData(run_dir, events, info, tuple(warnings), len(paths) - skipped, skipped)
 
 
 def _corrupt(run_dir: Path, path: Path, exc: Exception) -> str:

@@ -8,7 +8,7 @@ Saturated generator windows are shaded red on the time plots.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -49,15 +49,29 @@ def _shade_saturated(ax: Axes, report: Report) -> None:
     ax.set_xlim(0, max(span, 1.0))
 
 
+def on_window_grid(part: pd.DataFrame, window_s: float, windows: int) -> pd.DataFrame:
+    """One row per window of the run, NaN where the step had no sample: matplotlib breaks a
+    line at NaN, so a window without samples is a gap, not a line drawn across it."""
+    index = np.arange(windows) * window_s
+    keyed = part.drop_duplicates(WINDOW_S).set_index(WINDOW_S)
+    return keyed.reindex(index).rename_axis(WINDOW_S).reset_index()
+
+
 def latency_over_time(report: Report) -> bytes:
-    series = report.step_series[_series_window(report)]
+    width = _series_window(report)
+    series = report.step_series[width]
+    windows = len(report.load_series[width]) if width in report.load_series else 0
     steps = [st for st in s.LATENCY_STEPS if (series["step"] == st).any()]
     fig = Figure(figsize=(10, 2.2 * max(len(steps), 1)))
     for i, step in enumerate(steps or ["(no samples)"]):
         ax = fig.add_subplot(max(len(steps), 1), 1, i + 1)
         part = series[series["step"] == step]
+        if windows and len(part):
+            last = round(float(part[WINDOW_S].max()) / width) + 1
+            part = on_window_grid(part, width, max(windows, last))
         for col, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):
-            ax.plot(part[WINDOW_S], part[col], style, label=col.removesuffix("_ms"))
+            # a marker, so a window between two gaps still shows
+            ax.plot(part[WINDOW_S], part[col], style, marker=".", ms=3, label=col[:-3])
         _shade_saturated(ax, report)
         ax.set_ylabel(f"{step}\nms")
         ax.legend(loc="upper right", fontsize="small")
@@ -231,11 +245,13 @@ PLOTS: dict[str, Callable[[Report], bytes]] = {
 
 
 def render_plots(
-    report: Report, on_plot: Callable[[str], None] = lambda _n: None
+    report: Report,
+    names: Iterable[str] | None = None,
+    on_plot: Callable[[str], None] = lambda _n: None,
 ) -> dict[str, bytes]:
-    """Every plot as PNG bytes, keyed by name."""
+    """The named plots (default: every plot) as PNG bytes, keyed by name."""
     out = {}
-    for name, draw in PLOTS.items():
+    for name in PLOTS if names is None else names:
         on_plot(name)
-        out[name] = draw(report)
+        out[name] = PLOTS[name](report)
     return out

@@ -154,6 +154,7 @@ def report_dict(report: Report, results: list[GateResult], files: dict[str, str]
         "survival": {
             "detected_idle_timeout_s": report.detected.get("idle_timeout_s"),
             "detected_max_age_s": report.detected.get("max_age_s"),
+            "censored": report.censored,
             "curve": records(thin_rows(report.survival, _CURVE_POINTS)),
         },
         "capacity": capacity_section(report),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Collection
 
 from harness.report.sections import Section, Table
 
@@ -24,13 +25,20 @@ def _md_table(t: Table) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(title: str, sections: list[Section], plot_dir: str = "plots") -> str:
+def render_markdown(
+    title: str,
+    sections: list[Section],
+    plot_dir: str = "plots",
+    available: Collection[str] | None = None,
+) -> str:
+    """Markdown; images only for the plots in ``available`` (default: all the sections name)."""
     out = [f"# {title}", ""]
     for sec in sections:
         out += [f"## {sec.title}", ""]
         out += [p + "\n" for p in sec.text]
         out += [_md_table(t) + "\n" for t in sec.tables]
-        out += [f"![{name}]({plot_dir}/{name}.png)\n" for name in sec.plots]
+        shown = [n for n in sec.plots if available is None or n in available]
+        out += [f"![{name}]({plot_dir}/{name}.png)\n" for name in shown]
     return "\n".join(out)
 
 

@@ -6,7 +6,7 @@ Markdown and HTML render the same sections, so the two never disagree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -55,11 +55,65 @@ def frame_table(frame: pd.DataFrame, index: str | None = None) -> Table:
     return Table([str(c) for c in data.columns], rows)
 
 
+#: Shape options worth naming in the header (as given on the command line).
+_SHAPE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "ramp": ("peak_users", "ramp_time", "hold_time"),
+    "soak": ("peak_users", "ramp_time", "hold_time"),
+    "step": ("peak_users", "step_users", "step_time"),
+    "spike": ("spike_users", "spike_at", "spike_time"),
+    "open": ("arrival_rate", "max_users"),
+}
+
+
+def _flags(options: dict[str, object], names: tuple[str, ...]) -> str:
+    given = [(n, options.get(n)) for n in names]
+    return " ".join(f"--{n.replace('_', '-')} {v}" for n, v in given if v not in (None, "", 0))
+
+
+def _clock(iso: object) -> str:
+    """``2026-01-02T03:04:05.678+00:00`` → ``2026-01-02 03:04:05Z``."""
+    return f"{str(iso)[:19].replace('T', ' ')}Z" if iso else "n/a"
+
+
+def run_lines(report: Report) -> list[str]:
+    """What was loaded, how hard and for how long: host, users / shape, duration of load."""
+    run = report.run
+    raw = run.get("options")
+    options: dict[str, object] = raw if isinstance(raw, dict) else {}
+    host = run.get("host")
+    target = f"`{host}`" if host else "unknown (no host in run.json)"
+    if run.get("simulator_summary"):
+        target += " (embedded simulator)"
+    shape = str(run.get("shape") or options.get("shape") or "unknown")
+    load = f"{fmt(run.get('users'))} users"
+    if run.get("spawn_rate") is not None:
+        load += f", spawn rate {fmt(run.get('spawn_rate'), 1)}/s"
+    flags = _flags(options, _SHAPE_OPTIONS.get(shape, ()))
+    load += f", shape `{shape}`" + (f" ({flags})" if flags else "")
+    if options.get("session_mode"):
+        load += f", session mode `{options['session_mode']}`"
+    if run.get("run_time_s"):
+        load += f", -t {fmt(run.get('run_time_s'))} s"
+    finest = report.load_series[min(report.load_series)] if report.load_series else None
+    peak = float(finest["active_connections"].max()) if finest is not None else math.nan
+    duration = (
+        f"Load ran {fmt(run.get('load_duration_s'), 1)} s, from {_clock(run.get('load_started'))}"
+        f" to {_clock(run.get('load_ended'))} (first step start to last step end)"
+    )
+    if run.get("started") and run.get("ended"):
+        duration += f"; the whole run (run.json) {fmt(run.get('duration_s'), 1)} s"
+    return [
+        f"Target: {target}.",
+        f"Load: {load}; peak {fmt(peak, 0)} active connections.",
+        duration + ".",
+    ]
+
+
 def headline(report: Report, results: list[GateResult]) -> Section:
     c, h = report.connections, report.health
     text = [
-        f"Run `{report.run.get('run_id')}`: {report.run.get('events')} events over "
-        f"{fmt(report.run.get('duration_s'), 1)} s; connections "
+        *run_lines(report),
+        f"Run `{report.run.get('run_id')}`: {report.run.get('events')} events; connections "
         f"{c.succeeded}/{c.attempted - c.rate_limited} succeeded ({pct(c.success_rate)}).",
     ]
     if not h.trustworthy:
@@ -67,7 +121,7 @@ def headline(report: Report, results: list[GateResult]) -> Section:
             f"**WARNING: the load generator was saturated in {h.saturated_windows} of {h.windows} "
             f"windows (CPU >= {report.config.health.cpu_pct_max:g}% or event-loop lag >= "
             f"{report.config.health.lag_ms_max:g} ms). Latency figures are NOT trustworthy: they "
-            "include generator queueing.**"
+            "include generator queueing (docs/troubleshooting.md#a-saturated-generator).**"
         )
     text += [f"**Warning:** {w}" for w in report.warnings]
     if results:
@@ -107,7 +161,8 @@ def closes_section(report: Report) -> Section:
         "Diagnosis: none (no pattern the evidence supports)."
     ]
     closes = report.closes.assign(share=report.closes["share"].map(lambda v: pct(float(v))))
-    return Section("Close codes (protocol.md §6)", text, [frame_table(closes)], ["close_codes"])
+    text.append("What each code means: docs/guest-api.md#close-codes.")
+    return Section("Close codes", text, [frame_table(closes)], ["close_codes"])
 
 
 def co_table(steps: pd.DataFrame, co: pd.DataFrame) -> Table:
@@ -128,7 +183,8 @@ def co_table(steps: pd.DataFrame, co: pd.DataFrame) -> Table:
 
 def latency_section(report: Report) -> Section:
     text = [
-        f"Latency in ms from raw samples. Quantiles: {QUANTILE_DEFINITION}.",
+        f"Latency in ms from raw samples. Quantiles: {QUANTILE_DEFINITION} "
+        "(docs/metrics.md#percentiles).",
         "count = successful samples; failures exclude rate-limited requests (counted apart).",
     ]
     tables = [frame_table(report.steps, index="step")]
@@ -279,7 +335,11 @@ def survival_section(report: Report) -> Section:
     text = [
         f"Detected idle timeout: {_seconds(d.get('idle_timeout_s'))}; detected max connection "
         f"age: {_seconds(d.get('max_age_s'))}.",
-        "Kaplan-Meier survival of established connections (open at the end = censored).",
+        "Kaplan-Meier survival of established connections. Censored (alive when observation "
+        f"stopped): {report.censored['open_at_end']} still open at the end of the run, "
+        f"{report.censored['closed_by_harness']} closed by the harness itself when it stopped "
+        "their user (kept sessions: a client close 1000 after which the user made no new "
+        "connection; see docs/metrics.md#session-survival).",
     ]
     return Section("Session survival", text, [], ["survival"])
 
@@ -318,26 +378,64 @@ def slo_section(results: list[GateResult]) -> Section:
     ]
     return Section(
         "SLO gates",
-        ["Exit code: 0 all pass, 1 a gate failed, 2 inconclusive only."],
+        [
+            "Exit code: 0 all pass, 1 a gate failed, 2 inconclusive only "
+            "(docs/metrics.md#slo-gates)."
+        ],
         [Table(["gate", "verdict", "observed", "samples", "min samples", "detail"], rows)],
     )
 
 
+def empty_plots(report: Report) -> dict[str, str]:
+    """Plots that would show nothing, each with the one line the report says instead.
+
+    No placeholder image is drawn for them (and no PNG written).
+    """
+    empty: dict[str, str] = {}
+    if not len(report.failure_reasons):
+        empty["failure_reasons"] = "No connection failures, so no failure-reason plot."
+    if not len(report.closes):
+        empty["close_codes"] = "No connection was closed, so no close-code plot."
+    if not any(len(cdf) for cdf in report.cdfs.values()):
+        line = "No latency samples, so no latency plots."
+        empty["latency_cdf"] = empty["latency_over_time"] = line
+    if not len(report.survival) or int(report.survival["at_risk"].iloc[0]) == 0:
+        empty["survival"] = "No established connection, so no survival plot."
+    if len(report.capacity.levels) < 2:
+        empty["capacity"] = "No capacity plot: it needs at least two load levels."
+    return empty
+
+
+def _say_instead(section: Section, empty: dict[str, str]) -> Section:
+    """Replace the section's empty plots by their one line (each line said once)."""
+    gone = [name for name in section.plots if name in empty]
+    if not gone:
+        return section
+    lines = list(dict.fromkeys(empty[name] for name in gone))
+    kept = [name for name in section.plots if name not in empty]
+    return replace(section, text=[*section.text, *lines], plots=kept)
+
+
 def build_sections(report: Report, results: list[GateResult]) -> list[Section]:
+    """Every section, in reading order; empty plots are left out (see empty_plots)."""
+    empty = empty_plots(report)
     sections = [headline(report, results)]
     if results:
         sections.append(slo_section(results))
     return [
-        *sections,
-        connections_section(report),
-        closes_section(report),
-        latency_section(report),
-        answers_section(report),
-        *([scenarios_section(report)] if report.scenarios else []),
-        throughput_section(report),
-        capacity_section(report),
-        soak_section(report),
-        survival_section(report),
-        integrity_section(report),
-        health_section(report),
+        _say_instead(sec, empty)
+        for sec in [
+            *sections,
+            connections_section(report),
+            closes_section(report),
+            latency_section(report),
+            answers_section(report),
+            *([scenarios_section(report)] if report.scenarios else []),
+            throughput_section(report),
+            capacity_section(report),
+            soak_section(report),
+            survival_section(report),
+            integrity_section(report),
+            health_section(report),
+        ]
     ]

@@ -39,11 +39,17 @@ def write_outputs(
     files |= write_series(report, out_dir)
     report.guests.to_csv(out_dir / "guests.csv", index=False)
     files["guests"] = "guests.csv"
+    sections = build_sections(report, results)
+    wanted = [name for sec in sections for name in sec.plots]
     images: dict[str, bytes] = {}
     if plots:
-        from harness.report.plots import render_plots  # matplotlib only when needed
+        from harness.report.plots import PLOTS, render_plots  # matplotlib only when needed
 
-        images = render_plots(report, on_plot=lambda n: on_stage(f"plot {n}"))
+        images = render_plots(report, wanted, on_plot=lambda n: on_stage(f"plot {n}"))
+        for name in PLOTS.keys() - set(wanted):  # keeps the progress count: one per plot
+            on_stage(f"plot {name} (empty: not drawn)")
+            # an earlier report into this directory may have drawn it: never leave it stale
+            (out_dir / "plots" / f"{name}.png").unlink(missing_ok=True)
     if images:
         (out_dir / "plots").mkdir(exist_ok=True)
     for name, png in images.items():
@@ -54,8 +60,8 @@ def write_outputs(
         files["junit"] = "junit.xml"
     on_stage("write")
     title = f"Load test report: {report.run.get('run_id')}"
-    sections = build_sections(report, results)
-    (out_dir / "report.md").write_text(render_markdown(title, sections), encoding="utf-8")
+    markdown = render_markdown(title, sections, available=images.keys())
+    (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(title, sections, images), encoding="utf-8")
     write_json(out_dir / "report.json", report_dict(report, results, files))
     return files

@@ -38,18 +38,24 @@ def test_probe_walks_every_step(sim_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra", "reason"),
+    ("extra", "reason", "likely"),
     [
-        (["--deployment-id", "not-this-one"], "unknown deploymentId"),
-        (["--deployment-id", DEPLOYMENT, "--origin", "https://other.example"], "origin"),
+        (["--deployment-id", "not-this-one"], "unknown deploymentId", "deploymentId unknown"),
+        (
+            ["--deployment-id", DEPLOYMENT, "--origin", "https://other.example"],
+            "origin",
+            "Origin not allowed",
+        ),
     ],
 )
-def test_probe_explains_a_refused_upgrade(sim_url: str, extra: list[str], reason: str) -> None:
+def test_probe_explains_a_refused_upgrade(
+    sim_url: str, extra: list[str], reason: str, likely: str
+) -> None:
     out = _probe("--url", sim_url, *extra)
     assert out.returncode == 1
     assert "FAIL connect           upgrade rejected with HTTP 403" in out.stdout
     assert reason in out.stdout.lower() or reason in out.stdout
-    assert "likely: deploymentId unknown" in out.stdout
+    assert f"likely: {likely}" in out.stdout
 
 
 def test_probe_refuses_a_remote_host_without_opt_in() -> None:

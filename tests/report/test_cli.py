@@ -64,7 +64,17 @@ def test_report_writes_every_artefact(small_run: Path) -> None:
     assert isinstance(doc["steps"]["botReply"]["p50_ms"], float)
     assert [g["verdict"] for g in doc["slo"]] == ["pass", "fail", "inconclusive"]
     html = (small_run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 7  # one per plot
+    drawn = {p.stem for p in (small_run / "plots").glob("*.png")}
+    assert html.count("data:image/png;base64,") == len(drawn)  # one per plot drawn
+    # one load level only (the synthetic run has a constant concurrency): no capacity curve
+    assert drawn == {
+        "latency_over_time",
+        "throughput",
+        "close_codes",
+        "failure_reasons",
+        "latency_cdf",
+        "survival",
+    }
     assert 'src="plots/' not in html
     md = (small_run / "report.md").read_text()
     assert "Hyndman-Fan type 7" in md
@@ -157,4 +167,7 @@ def test_runs_without_latency_samples_still_report(tmp_path: Path) -> None:
     assert doc["connections"]["failures_by_reason"] == {"refused": 50}
     assert doc["steps"]["botReply"]["p95_ms"] is None
     assert [g["verdict"] for g in doc["slo"]] == ["inconclusive", "fail"]
-    assert (run / "report.html").read_text().count("data:image/png;base64,") == 7
+    # nothing to draw but the failures and the (empty) throughput: no placeholder plots
+    assert {p.stem for p in (run / "plots").glob("*.png")} == {"throughput", "failure_reasons"}
+    assert (run / "report.html").read_text().count("data:image/png;base64,") == 2
+    assert "No latency samples, so no latency plots." in (run / "report.md").read_text()

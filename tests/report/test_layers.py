@@ -1,5 +1,6 @@
-"""design.md layers: the report imports only the record schema and protocol codes (and the
-shared exception tree) from the rest of the harness, and nothing from the load side."""
+"""design.md layers: the report imports only the record schema, protocol codes and refusal
+causes (and the shared exception tree) from the rest of the harness, and nothing from the
+load side."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import ast
 from pathlib import Path
 
 REPORT = Path(__file__).resolve().parents[2] / "harness" / "report"
-ALLOWED = ("harness.report", "harness.record.schema", "harness.protocol.codes", "harness.errors")
+ALLOWED = (
+    "harness.report",
+    "harness.record.schema",
+    "harness.protocol.codes",
+    "harness.protocol.refusals",
+    "harness.errors",
+)
 FORBIDDEN_TOP = {"locust", "gevent", "websocket", "websockets"}
 
 

@@ -13,11 +13,13 @@ Rules (each yields at most one line):
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from harness.protocol.refusals import FORBIDDEN, RefusalCause, forbidden_cause
 from harness.record import schema as s
 from harness.report.columns import AGE_S, CENSORED, IDLE_S
 from harness.report.metrics.common import step_mask
@@ -36,6 +38,17 @@ class Diagnosis:
     value_s: float | None = None
 
 
+def _refusal_causes(events: pd.DataFrame, rejected: np.ndarray) -> Counter[RefusalCause]:
+    """Refused upgrades per cause, from the body quoted in each connect row's ``detail``."""
+    if s.DETAIL not in events.columns:
+        return Counter({FORBIDDEN: int(rejected.sum())})
+    details = events[s.DETAIL][rejected].astype(object).fillna("").value_counts()
+    causes: Counter[RefusalCause] = Counter()
+    for detail, count in details.items():
+        causes[forbidden_cause(str(detail))] += int(count)
+    return causes
+
+
 def refused_upgrades(events: pd.DataFrame) -> Diagnosis | None:
     con = step_mask(events, s.STEP_CONNECT)
     rejected = con & (
@@ -47,14 +60,16 @@ def refused_upgrades(events: pd.DataFrame) -> Diagnosis | None:
     n = int(rejected.sum())
     if n + after_403 == 0:
         return None
+    causes = _refusal_causes(events, rejected) + Counter({FORBIDDEN: after_403})
+    ranked = sorted(causes.items(), key=lambda item: (-item[1], item[0].key))
     text = (
         f"{n + after_403} connection(s) refused at the upgrade with HTTP 403 (a browser shows "
-        "this only as close 1006): deploymentId unknown or Origin not allowed "
-        "(protocol.md §9 #1-2)"
+        "this only as close 1006): "
+        + "; ".join(f"{count} x {c.cause}: {c.fix} ({c.docs})" for c, count in ranked)
     )
-    return Diagnosis(
-        "refused_upgrade_403", text, {"http_403": n, "close_1006_after_403": after_403}
-    )
+    evidence: dict[str, float | int | str] = {"http_403": n, "close_1006_after_403": after_403}
+    evidence |= {c.key: count for c, count in ranked}
+    return Diagnosis("refused_upgrade_403", text, evidence)
 
 
 def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
@@ -67,7 +82,8 @@ def idle_timeout(life: pd.DataFrame) -> Diagnosis | None:
     value, n = found
     text = (
         f"{n} close(s) 1001/1006 after a steady idle time: idle timeout near {value:.1f} s "
-        "(protocol.md §9 #8: send echo every 1-5 min; resume on a drop)"
+        "(send echo every 1-5 min; resume on a drop: "
+        "docs/troubleshooting.md#closes-after-a-quiet-period)"
     )
     return Diagnosis("idle_timeout", text, {"closes": n, "idle_s": value}, value)
 
@@ -84,7 +100,8 @@ def max_age(life: pd.DataFrame, idle: Diagnosis | None) -> Diagnosis | None:
     value, n = found
     text = (
         f"{n} server-side close(s) clustered at one connection age: max connection age near "
-        f"{value:.1f} s (protocol.md §9 #9: reconnect with the same token)"
+        f"{value:.1f} s (reconnect with the same token: "
+        "docs/troubleshooting.md#closes-at-one-connection-age)"
     )
     return Diagnosis("max_age", text, {"closes": n, "age_s": value}, value)
 
@@ -103,7 +120,7 @@ def bursts_1011(events: pd.DataFrame, t0_ns: int, window_s: float = 10.0) -> Dia
     text = (
         f"1011 burst(s): {int(per[burst].sum())} of {int(mask.sum())} internal-error closes in "
         f"{burst.size} {window_s:.0f}-s window(s) starting {starts}: server incident or "
-        "overload (protocol.md §6: back off and resume; report bursts)"
+        "overload (back off and resume; report bursts: docs/troubleshooting.md#bursts-of-1011)"
     )
     return Diagnosis(
         "burst_1011", text, {"windows": int(burst.size), "closes": int(per[burst].sum())}
@@ -128,8 +145,8 @@ def rate_limit_closes(events: pd.DataFrame) -> Diagnosis | None:
         return None
     text = (
         f"rate limiting: {by_close} close(s) 1013 or with a rate-limit reason, {http_429} "
-        "upgrade(s) refused with HTTP 429 (protocol.md §9 #12: keep new connections under "
-        "1000/min; honour retryAfter)"
+        "upgrade(s) refused with HTTP 429 (keep new connections under 1000/min; honour "
+        "retryAfter: docs/troubleshooting.md#rate-limiting-429-1013)"
     )
     return Diagnosis("rate_limit", text, {"closes": by_close, "http_429": http_429})
 

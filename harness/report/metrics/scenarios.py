@@ -111,12 +111,11 @@ def _funnel(ends: pd.DataFrame, descriptions: Sequence[str]) -> list[dict[str, A
 def scenario_reports(
     events: pd.DataFrame,
     descriptions: Mapping[str, Sequence[str]] | None = None,
-    details: pd.DataFrame | None = None,
 ) -> list[ScenarioReport]:
     """One report per scenario, in the order first seen; [] when the run was not scripted.
 
-    ``descriptions``: scenario → step descriptions (from run.json); ``details``: failed
-    ``reply`` / ``scenario`` rows with their ``detail`` text, for examples.
+    ``descriptions``: scenario → step descriptions (from run.json); the failed ``reply``
+    rows' ``detail`` (expected vs arrived) gives one example per step and reason.
     """
     if s.SCENARIO not in events or events[s.SCENARIO].isna().all():
         return []
@@ -140,16 +139,16 @@ def scenario_reports(
                 completion_rate=ok / judged if judged else float("nan"),
                 funnel=_funnel(ends, (descriptions or {}).get(name, ())),
                 latency=_latency(stepped[stepped[s.SCENARIO] == name]),
-                examples=_examples(details, name),
+                examples=_examples(stepped[stepped[s.SCENARIO] == name]),
             )
         )
     return out
 
 
-def _examples(details: pd.DataFrame | None, name: str) -> dict[str, str]:
-    if details is None or details.empty:
+def _examples(rows: pd.DataFrame) -> dict[str, str]:
+    if s.DETAIL not in rows:
         return {}
-    mine = details[(details[s.SCENARIO] == name) & (details[s.STEP] == s.STEP_SCRIPT_REPLY)]
+    mine = rows[(rows[s.STEP] == s.STEP_SCRIPT_REPLY) & ~rows[s.OK] & rows[s.DETAIL].notna()]
     out: dict[str, str] = {}
     for row in mine.itertuples(index=False):
         step = getattr(row, s.SCRIPT_STEP)

@@ -5,6 +5,14 @@ runs many conversations, each with a new token whose connections count from 1. I
 close is the close row's ``ts_ns`` minus the connect row's ``ts_ns``; its idle time at close
 is measured from the end of its last request (``ts_ns`` + latency). Connections still open
 at the end of the run are censored at the last event (Kaplan-Meier).
+
+Kept sessions (``--session-mode keep``): the harness never ends a kept session on purpose
+while its user runs; it closes the socket (client close 1000) only when Locust stops the user,
+at the end of the run or when a shape lowers the user count. Such a close is the end of the
+observation, not a death: it is censored at its close time. It is recognised per user
+(worker_id, user_id): a client-initiated 1000 close after which that user attempted no other
+connect. A client 1000 close that the same user follows with a new connect (after a
+``ConnectionClosedEvent``, or a failed configureSession) stays a close.
 """
 
 from __future__ import annotations
@@ -44,6 +52,26 @@ def conn_keys(events: pd.DataFrame) -> np.ndarray:
     return np.asarray(key, dtype=np.uint64)
 
 
+def user_keys(events: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of (worker, user) per row: one Locust user across its connections."""
+    user = np.nan_to_num(events[s.USER_ID].to_numpy(np.float64), nan=-1.0)
+    with np.errstate(over="ignore"):
+        key = (_codes(events[s.WORKER_ID]) + 2).astype(np.uint64)
+        key = key * _P + (user + 2).astype(np.uint64)
+    return np.asarray(key, dtype=np.uint64)
+
+
+def _closed_by_harness(events: pd.DataFrame, closes: pd.DataFrame) -> np.ndarray:
+    """Kept sessions: client 1000 closes after which their user attempted no connect (the
+    module docstring's rule). ``closes`` has user, close_ns, close_code, initiator."""
+    attempts = step_mask(events, s.STEP_CONNECT)
+    ts = events[s.TS_NS].to_numpy()[attempts]
+    last_attempt = pd.Series(ts).groupby(user_keys(events.iloc[np.flatnonzero(attempts)])).max()
+    after = closes["user"].map(last_attempt).to_numpy(np.float64)
+    clean = (closes["initiator"] == s.INITIATOR_CLIENT) & (closes["close_code"] == 1000)
+    return np.asarray(clean.to_numpy(bool) & ~(after > closes[CLOSE_NS].to_numpy(np.float64)))
+
+
 def _last_activity(events: pd.DataFrame, wanted: pd.DataFrame) -> pd.Series:
     """End of the last request (ts + latency, epoch ns) per wanted connection key.
 
@@ -78,10 +106,17 @@ def _ends(events: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     )
 
 
-def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
+def connection_lifetimes(
+    events: pd.DataFrame, run_end_ns: int, *, kept_sessions: bool = False
+) -> pd.DataFrame:
     """One row per connection: conn_key, connect_ns, close_ns, age_s, close_code (NaN when
-    censored), initiator, reason, idle_s (non-client closes only), censored,
-    close_before_activity (the close row's timestamp precedes the last request's end)."""
+    still open), initiator, reason, idle_s (non-client closes only), closed_by_harness,
+    censored (still open, or closed_by_harness), close_before_activity (the close row's
+    timestamp precedes the last request's end).
+
+    ``kept_sessions``: the run kept its sessions open (module docstring), so the closes the
+    harness made when it stopped its users are censored.
+    """
     has_conn = ~np.isnan(events[s.CONN_ID].to_numpy(np.float64))
     ok = events[s.OK].to_numpy(dtype=bool)
     con = _ends(events, step_mask(events, s.STEP_CONNECT) & ok & has_conn)
@@ -97,11 +132,16 @@ def connection_lifetimes(events: pd.DataFrame, run_end_ns: int) -> pd.DataFrame:
             "close_code": events[s.CLOSE_CODE].to_numpy()[cl_mask],
             "initiator": events[s.CLOSE_INITIATOR][cl_mask].astype(object).to_numpy(),
             "reason": events[s.CLOSE_REASON][cl_mask].astype(object).to_numpy(),
+            "user": user_keys(events.iloc[np.flatnonzero(cl_mask)]),
         }
     ).drop_duplicates(CONN_KEY)
     closes["close_code"] = closes["close_code"].fillna(1006.0)
-    life = connects.merge(closes, on=CONN_KEY, how="outer", sort=True)
-    life[CENSORED] = life[CLOSE_NS].isna()
+    closes["closed_by_harness"] = (
+        _closed_by_harness(events, closes) if kept_sessions else np.zeros(len(closes), bool)
+    )
+    life = connects.merge(closes.drop(columns=["user"]), on=CONN_KEY, how="outer", sort=True)
+    life["closed_by_harness"] = life["closed_by_harness"].eq(True)  # NaN: still open
+    life[CENSORED] = life[CLOSE_NS].isna() | life["closed_by_harness"]
     end = life[CLOSE_NS].fillna(run_end_ns).to_numpy(np.float64)
     life[AGE_S] = (end - life[CONNECT_NS].to_numpy(np.float64)) / 1e9
     server_side = ~life[CENSORED] & (life["initiator"] != s.INITIATOR_CLIENT)
