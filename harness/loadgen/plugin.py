@@ -192,6 +192,10 @@ def _on_stop_signal(ctx: HarnessContext, signum: int) -> None:
     ctx.stopping = True
     logger.info("got %s: stopping the users, flushing events", name)
     env = ctx.environment
+    if ctx.role == "master":
+        # Drain first: quitting kills the shape, Locust's main then quits again at once and
+        # sends the workers "quit" before test_stop could collect their last events.
+        _drain(ctx)
     env.runner.quit()
     web_ui = getattr(env, "web_ui", None)
     if web_ui is not None:  # the web UI's greenlet is what Locust's main waits for
