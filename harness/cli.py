@@ -1,8 +1,9 @@
 """The ``harness`` console script: one subcommand per job, each owned by its package.
 
 Exit codes are the same for every subcommand, so CI can tell a verdict from a mistake:
-0 ok / every gate passed, 1 a check failed (a gate, a regression, a probe step), 2 inconclusive
-gates only, 3 usage or fatal error (bad flag, unreadable run, unreachable host), 130 Ctrl-C.
+0 ok / every gate passed, 1 a check failed (a gate, a regression, a probe step, a run that
+produced nothing), 2 inconclusive gates only, 3 usage or fatal error (bad flag, unreadable run,
+unreachable host), 130 Ctrl-C (``harness run``: 128 + the signal, so 143 for SIGTERM).
 
 Each subcommand lives in a module with ``add_arguments(parser)`` and ``run(args) -> int``.
 Those modules keep heavy imports (pandas, gevent, websockets) inside ``run`` so that
@@ -62,21 +63,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # not required=True: argparse would then report a missing COMMAND before an unknown flag
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = _load(module_name)
         if module is None:
             continue
         child = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(child)
-        child.set_defaults(_module=module)
+        child.set_defaults(_module=module, _parser=child)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse, naming an unknown flag with the usage of the (sub)command it was given to."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(tokens)
+    if unknown:
+        at = tokens.index(args.command) if args.command in tokens else len(tokens)
+        before_command = any(token in tokens[:at] for token in unknown)
+        owner = parser if before_command else getattr(args, "_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command is None:
+        parser.error("the following arguments are required: COMMAND")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; the exit codes are in the module docstring."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -6,9 +6,11 @@ applies the safety rail, creates the run directory and ``run.json``, and starts 
 On a worker it only starts the recorder: the host and options arrive with the first spawn
 message, so everything that depends on them is (re)built at ``test_start``.
 
-Shutdown (``quitting``, which Locust fires on normal end, Ctrl-C and SIGTERM): stop the users so
-their closes are recorded, collect the workers' last events, flush, stop the simulator and
-finish ``run.json``.
+Shutdown (``quitting``, which Locust fires on normal end and after a stop signal): stop the users
+so their closes are recorded, collect the workers' last events, flush, stop the simulator and
+finish ``run.json``. SIGINT, SIGTERM and SIGHUP all take that one path, once: a repeat (a
+terminal's Ctrl-C reaches ``harness run`` and Locust alike, and ``harness run`` forwards it) is
+logged and ignored, so it can never cut the flush short.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 _ATTR = "guestchat_harness"
 #: How long the master waits for workers to stop their users and send their last events.
 DRAIN_TIMEOUT_EXTRA_S = 30.0
+#: Ctrl-C, ``kill``, a closed terminal: each stops the run cleanly.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(slots=True)
@@ -66,7 +70,8 @@ class HarnessContext:
     user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     finished: bool = False
     drained: bool = False  # master: the workers' last events of this test are in
-    sigterm: Any = None
+    stopping: bool = False  # a stop signal arrived: later ones are ignored
+    stop_handlers: list[Any] = field(default_factory=list)
     #: one generator per process for think times (a Random per user would cost 2.5 KiB each)
     rng: random.Random = field(default_factory=random.Random)
     _options: tuple[tuple[FlowConfig, bool, bool], ClientOptions] | None = None
@@ -118,13 +123,14 @@ def install(
     *,
     flush_rows: int = 50_000,
     flush_interval_s: float = 2.0,
-    handle_sigterm: bool = True,
+    handle_signals: bool = True,
 ) -> None:
     """Install the harness on ``environment`` (its runner must exist).
 
-    ``handle_sigterm``: Locust installs its own SIGTERM handler only after a headless shape
-    run has ended, so during the run a SIGTERM would kill the process with nothing flushed;
-    this handler quits the runner instead, and Locust's normal shutdown (``quitting``) follows.
+    ``handle_signals``: without these handlers a SIGHUP kills Locust with nothing flushed, a
+    SIGTERM too until a headless shape run has ended (Locust installs its own handler only
+    then), and a second SIGINT interrupts the flush of the first. Each stop signal quits the
+    runner instead, once, and Locust's normal shutdown (``quitting``) follows.
 
     Raises:
         UsageError: bad options, or a non-loopback host without ``--allow-remote-target``.
@@ -155,8 +161,10 @@ def install(
             active_connections=lambda: ctx.active_connections,
         )
         ctx.recording.start()
-    if handle_sigterm and role != "worker":
-        ctx.sigterm = gevent.signal_handler(signal.SIGTERM, _on_sigterm, ctx)
+    if handle_signals and role != "worker":
+        ctx.stop_handlers = [
+            gevent.signal_handler(signum, _on_stop_signal, ctx, signum) for signum in STOP_SIGNALS
+        ]
     events = environment.events
     events.test_start.add_listener(lambda **kw: _on_test_start(ctx))
     events.test_stop.add_listener(lambda **kw: _on_test_stop(ctx))
@@ -239,12 +247,27 @@ def _start_run_dir(ctx: HarnessContext) -> None:
     logger.info("run directory: %s", run_dir)
 
 
-def _on_sigterm(ctx: HarnessContext) -> None:
-    logger.info("got SIGTERM: stopping the users, flushing events")
-    if ctx.sigterm is not None:
-        ctx.sigterm.cancel()
-        ctx.sigterm = None
-    ctx.environment.runner.quit()
+def _on_stop_signal(ctx: HarnessContext, signum: int) -> None:
+    """Quit the runner (its users close, test_stop flushes); quitting finishes the run.
+
+    The handlers stay installed until the process exits: a repeat is absorbed here instead
+    of killing the process halfway through ``finish``.
+    """
+    name = signal.Signals(signum).name
+    if ctx.stopping or ctx.finished:
+        logger.info("got %s: already stopping, flushing events", name)
+        return
+    ctx.stopping = True
+    logger.info("got %s: stopping the users, flushing events", name)
+    env = ctx.environment
+    if ctx.role == "master":
+        # Drain first: quitting kills the shape, Locust's main then quits again at once and
+        # sends the workers "quit" before test_stop could collect their last events.
+        _drain(ctx)
+    env.runner.quit()
+    web_ui = getattr(env, "web_ui", None)
+    if web_ui is not None:  # the web UI's greenlet is what Locust's main waits for
+        web_ui.stop()
 
 
 def _prepare_target(ctx: HarnessContext) -> None:
@@ -318,14 +341,11 @@ def _drain_timeout(ctx: HarnessContext) -> float:
 def finish(ctx: HarnessContext) -> None:
     """Stop users, collect and flush every event, stop the simulator, complete run.json.
 
-    Idempotent; runs from ``quitting`` (normal end, Ctrl-C, SIGTERM).
+    Idempotent; runs from ``quitting`` (normal end, or after a stop signal).
     """
     if ctx.finished:
         return
     ctx.finished = True
-    if ctx.sigterm is not None:
-        ctx.sigterm.cancel()
-        ctx.sigterm = None
     runner = ctx.environment.runner
     if ctx.role == "local":
         runner.stop()  # users close their sockets; the close rows are recorded

@@ -7,7 +7,6 @@ its URL (protocol.md §8.1 item 1): no sleeps, no port guessing.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import queue
 import re
@@ -19,23 +18,10 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
+from harness.childproc import die_with_parent
 from harness.errors import UsageError
 
 _URL = re.compile(r"wss?://\S+/v1")
-
-
-_PR_SET_PDEATHSIG = 1
-#: Resolved in the parent: after fork only a plain syscall wrapper may run (no dlopen, no locks).
-_PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies, even by SIGKILL (Linux only).
-
-    SIGTERM makes the simulator shut down cleanly, so no orphan keeps its port.
-    """
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class SimProcess:
@@ -65,7 +51,9 @@ class SimProcess:
             # Its own session: a terminal Ctrl-C goes to the load generator, which then stops
             # the simulator after its users have closed (their closes are then 1000, not 1001).
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 (one syscall, resolved before fork)
+            # SIGTERM when the parent dies, even by SIGKILL: the simulator shuts down cleanly
+            # and no orphan keeps its port.
+            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 (one syscall)
         )
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
