@@ -13,6 +13,7 @@ from typing import Any
 from locust import events
 
 from harness.errors import UsageError
+from harness.loadgen.capacity import add_arguments as add_capacity_arguments
 from harness.loadgen.config import add_arguments
 from harness.loadgen.plugin import install
 from harness.loadgen.shapes import HarnessShape
@@ -24,11 +25,13 @@ __all__ = ["GuestUser", "HarnessShape"]
 @events.init_command_line_parser.add_listener
 def _arguments(parser: Any, **_: Any) -> None:
     add_arguments(parser)
+    add_capacity_arguments(parser)
 
 
 @events.init.add_listener
 def _install(environment: Any, **_: Any) -> None:
     try:
         install(environment)
-    except UsageError as exc:
-        sys.exit(f"locust: error: {exc}")
+    except UsageError as exc:  # one line, exit 3 (usage or fatal), as every harness command
+        print(f"locust: error: {exc}", file=sys.stderr)
+        sys.exit(3)

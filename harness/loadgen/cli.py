@@ -39,6 +39,17 @@ PROFILES: dict[str, tuple[int, float, str, tuple[str, ...]]] = {
         "70m",
         ("--shape", "soak", "--ramp-time", "5m", "--hold-time", "1h", "--session-mode", "keep"),
     ),
+    # -u is the peak; each level adds 20 users for 60 s until a --slo gate fails or the
+    # generator saturates (harness.loadgen.capacity); -t only bounds it
+    "capacity": (
+        1000,
+        100.0,
+        "2h",
+        (
+            *("--shape", "capacity", "--step-users", "20", "--step-time", "60s"),
+            *("--session-mode", "keep", "--messages-per-session", "100000"),
+        ),
+    ),
 }
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "guest.py"
 FATAL_EXIT = 3
@@ -62,7 +73,7 @@ class _Forwarded:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.usage = (
-        "%(prog)s [--profile {ci,smoke,soak}] [--host URL] [-u N] [-r RATE] [-t TIME]\n"
+        "%(prog)s [--profile {capacity,ci,smoke,soak}] [--host URL] [-u N] [-r RATE] [-t TIME]\n"
         "       [--slo GATE]... [--slo-file FILE] [LOCUSTFILE ARGUMENTS] [-- LOCUST ARGUMENTS]"
     )
     presets = ", ".join(f"{name} ({p[0]} users, {p[2]})" for name, p in PROFILES.items())
@@ -114,6 +125,10 @@ def locust_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
     cmd += ["--run-dir", str(run_dir), *extra, *_locustfile_tokens(args)]
     if args.host:
         cmd += ["--host", args.host]
+    for gate in args.slo:  # the capacity shape judges every level by the same gates
+        cmd += ["--slo", gate]
+    if args.slo_file:
+        cmd += ["--slo-file", str(args.slo_file)]
     return cmd + _passthrough(args)
 
 

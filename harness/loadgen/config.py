@@ -19,7 +19,7 @@ from harness.protocol import limits
 from harness.protocol.units import parse_duration
 
 SESSION_MODES: Final = ("close", "keep", "resume")
-SHAPES: Final = ("none", "ramp", "step", "spike", "soak", "open")
+SHAPES: Final = ("none", "ramp", "step", "spike", "soak", "open", "capacity")
 #: Deployment id used against the local simulator when none is given (it accepts any id).
 LOCAL_DEPLOYMENT_ID: Final = "00000000-0000-4000-8000-000000000000"
 #: customAttributes that mark every guest message as synthetic: run id, user, scenario.

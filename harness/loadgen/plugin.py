@@ -1,10 +1,20 @@
 """``install(environment)``: wire the harness into a Locust environment (from ``@events.init``).
 
-Nothing happens at import. On the master or a local runner, install validates the options,
-starts the embedded simulator when there is no ``--host`` (before the first user spawns),
-applies the safety rail, creates the run directory and ``run.json``, and starts the recorder.
-On a worker it only starts the recorder: the host and options arrive with the first spawn
-message, so everything that depends on them is (re)built at ``test_start``.
+Nothing happens at import. On the master or a local runner, install checks that the web
+UI's port can be bound (before anything else, so a taken port leaves nothing behind),
+validates the options, starts the embedded simulator when there is no ``--host`` (before the
+first user spawns), applies the safety rail, creates the run directory and ``run.json``,
+starts the recorder and the live statistics, and adds the harness tabs and the start-form
+check to the web UI. On a worker it only starts the recorder: the host and options arrive
+with the first spawn message, so everything that depends on them is (re)built at
+``test_start``.
+
+Each test (one per start in the web UI) is recorded in run.json ``tests`` with its start and
+end; ``started`` is when the first test's load started, ``ended`` when the last one's stopped,
+so a report's duration is the time under load, not the idle time around it. A test started
+with an empty host uses the embedded simulator (started then if none runs); one with a
+refused host does not start (the form says why) or, reached another way, stops at once with
+the reason in the log.
 
 Shutdown (``quitting``, which Locust fires on normal end and after a stop signal): stop the users
 so their closes are recorded, collect the workers' last events, flush, stop the simulator and
@@ -20,21 +30,27 @@ import itertools
 import logging
 import random
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 
 from harness.client.options import ClientOptions
 from harness.errors import UsageError
 from harness.loadgen.arrivals import ArrivalSchedule
-from harness.loadgen.config import FlowConfig, LoadConfig, load_config
+from harness.loadgen.capacity import CapacitySearch, Tick, search_config
+from harness.loadgen.config import FlowConfig, LoadConfig, ShapeConfig, load_config
 from harness.loadgen.embedded import EmbeddedSimulator
+from harness.loadgen.flow import guest_url
+from harness.loadgen.live import LiveSnapshot, LiveStats
 from harness.loadgen.recording import RecordingService, role_of
 from harness.loadgen.safety import TargetPolicy, TokenBucket, check_target
 from harness.loadgen.script.model import Script
 from harness.loadgen.script.parse import load_script
+from harness.loadgen.webui import check_port, install_web_ui
 from harness.protocol.regions import region_host
 from harness.record.recorder import Recorder
 from harness.record.runinfo import RunInfo, default_run_dir, redact_options, utc_now_iso
@@ -42,6 +58,8 @@ from harness.record.runinfo import RunInfo, default_run_dir, redact_options, utc
 logger = logging.getLogger(__name__)
 
 _ATTR = "guestchat_harness"
+#: How long a second finish() waits for the first one to complete its flush.
+FINISH_WAIT_S = 120.0
 #: How long the master waits for workers to stop their users and send their last events.
 DRAIN_TIMEOUT_EXTRA_S = 30.0
 #: Ctrl-C, ``kill``, a closed terminal: each stops the run cleanly.
@@ -59,6 +77,8 @@ class HarnessContext:
     refusal: str | None = None
     recorder: Recorder | None = None
     recording: RecordingService | None = None
+    live: LiveStats | None = None  # local runner or master: every batch that reached disk
+    capacity: CapacitySearch | None = None  # the running test's (--shape capacity)
     simulator: EmbeddedSimulator | None = None
     run_info: RunInfo | None = None
     conn_pacer: TokenBucket | None = None
@@ -69,6 +89,7 @@ class HarnessContext:
     active_connections: int = 0
     user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     finished: bool = False
+    finish_done: Any = None  # a gevent Event, set when finish() has completed
     drained: bool = False  # master: the workers' last events of this test are in
     stopping: bool = False  # a stop signal arrived: later ones are ignored
     stop_handlers: list[Any] = field(default_factory=list)
@@ -137,7 +158,11 @@ def install(
     """
     runner = environment.runner
     role = role_of(runner)
+    web_ui = getattr(environment, "web_ui", None) if role != "worker" else None
+    if web_ui is not None and web_ui.server is None:  # not bound yet: Locust binds it next
+        check_port(web_ui.host, web_ui.port)
     config = load_config(environment.parsed_options)
+    _check_capacity(config, environment.parsed_options)
     ctx = HarnessContext(environment, role, config)
     _load_script(ctx)
     setattr(environment, _ATTR, ctx)
@@ -151,6 +176,7 @@ def install(
             raise
     if config.record:
         ctx.recorder = Recorder()
+        ctx.live = LiveStats() if role != "worker" else None
         run_dir_path: Path | None = ctx.run_info.run_dir if ctx.run_info else None
         ctx.recording = RecordingService(
             environment,
@@ -159,8 +185,11 @@ def install(
             flush_rows=flush_rows,
             flush_interval_s=flush_interval_s,
             active_connections=lambda: ctx.active_connections,
+            live=ctx.live,
         )
         ctx.recording.start()
+    if web_ui is not None:
+        install_web_ui(web_ui, snapshot=lambda: _snapshot(ctx), refuse=lambda f: refusal(ctx, f))
     if handle_signals and role != "worker":
         ctx.stop_handlers = [
             gevent.signal_handler(signum, _on_stop_signal, ctx, signum) for signum in STOP_SIGNALS
@@ -224,6 +253,115 @@ def _script_host(ctx: HarnessContext) -> str | None:
     return region_host(script.config.region)
 
 
+def _snapshot(ctx: HarnessContext) -> LiveSnapshot | None:
+    return ctx.live.snapshot() if ctx.live is not None else None
+
+
+#: Start-form fields that Locust itself parses and validates (they are not harness options).
+_LOCUST_FORM_FIELDS = frozenset(
+    {"user_count", "spawn_rate", "host", "run_time", "user_classes", "shape_class", "profile"}
+)
+
+
+def refusal(ctx: HarnessContext, form: Mapping[str, str]) -> str | None:
+    """Why a web UI start form must be refused (None: it may start).
+
+    The form's harness options are parsed as a test start would parse them; a non-empty
+    host must be a ws(s)/http(s) URL the safety rail allows (empty = embedded simulator).
+    """
+    env = ctx.environment
+    options = dict(vars(env.parsed_options)) if env.parsed_options is not None else {}
+    options |= {k: v for k, v in form.items() if k in options and k not in _LOCUST_FORM_FIELDS}
+    host = str(form.get("host", env.host or "")).replace("<", "").replace(">", "").strip()
+    try:
+        config = load_config(options)
+        _check_capacity(config, options)
+        if config.script is not None:
+            load_script(config.script)  # a bad script is refused in the form, with its line
+        if host:
+            _check_host(ctx, host, config)
+    except UsageError as exc:
+        return str(exc)
+    return None
+
+
+def _check_capacity(config: LoadConfig, options: Any) -> None:
+    """The capacity search's gates parse, and it has the recorded events it judges.
+
+    Raises:
+        UsageError: a bad gate or threshold, or ``--shape capacity`` with ``--no-record``.
+    """
+    o = vars(options) if options is not None and not isinstance(options, Mapping) else options
+    search_config(o or {})
+    if config.shape.kind == "capacity" and not config.record:
+        raise UsageError(
+            "--shape capacity judges each level from the recorded events: drop --no-record"
+        )
+
+
+def capacity_tick(environment: Any, shape: ShapeConfig, *, first: bool) -> Tick:
+    """The capacity search's next target for the shape (None: the search is over).
+
+    ``first``: the shape's first tick of a test (it comes before ``test_start``): a new
+    search starts, so level 1's window begins when its users are spawned.
+    """
+    try:
+        ctx = context_of(environment)
+        if first or ctx.capacity is None:
+            ctx.capacity = _new_search(ctx, shape)
+    except UsageError as exc:
+        logger.error("capacity search stopped: %s", exc)
+        return None
+    return ctx.capacity.tick()
+
+
+def _new_search(ctx: HarnessContext, shape: ShapeConfig) -> CapacitySearch:
+    if ctx.live is None or ctx.recording is None:
+        raise UsageError("no live statistics (--shape capacity needs the recorded events)")
+    ctx.live.reset(windowed=True)
+    options = ctx.environment.parsed_options
+    recording = ctx.recording
+    return CapacitySearch(
+        shape,
+        search_config(vars(options) if options is not None else {}),
+        ctx.live,
+        sources=recording.live_sources,
+        wait_s=3 * recording.flush_interval_s + 2.0,
+        on_done=lambda summary: _save_search(ctx, summary),
+    )
+
+
+def _save_search(ctx: HarnessContext, summary: dict[str, Any]) -> None:
+    """run.json ``capacity_search`` (the last capacity test's), and the verdict in the log."""
+    logger.info("%s", summary["verdict"])
+    if ctx.run_info is None:
+        return
+    ctx.run_info.extra["capacity_search"] = summary
+    try:
+        ctx.run_info.write()
+    except OSError as exc:
+        logger.error("cannot update %s: %s", ctx.run_info.run_dir, exc.strerror)
+
+
+def _check_host(ctx: HarnessContext, host: str, config: LoadConfig) -> TargetPolicy:
+    """The safety rail's policy for ``host``.
+
+    Raises:
+        UsageError: malformed, or non-loopback without ``--allow-remote-target``.
+    """
+    try:
+        guest_url(host, config.flow.deployment_id)
+    except ValueError as exc:  # urlsplit: e.g. an unclosed IPv6 bracket
+        raise UsageError(f"--host is not a URL: {host!r} ({exc})") from None
+    return check_target(
+        host,
+        config.flow,
+        allow_remote=config.allow_remote,
+        conn_rate_override=config.conn_rate_override,
+        workers=_workers(ctx.environment),
+    )
+
+
 def _start_run_dir(ctx: HarnessContext) -> None:
     """Create the run directory and write the first run.json.
 
@@ -283,14 +421,19 @@ def _prepare_target(ctx: HarnessContext) -> None:
 
 
 def _policy(ctx: HarnessContext, host: str) -> TargetPolicy:
-    c = ctx.config
-    return check_target(
-        host,
-        c.flow,
-        allow_remote=c.allow_remote,
-        conn_rate_override=c.conn_rate_override,
-        workers=_workers(ctx.environment),
-    )
+    return _check_host(ctx, host, ctx.config)
+
+
+def _use_embedded_simulator(ctx: HarnessContext) -> None:
+    """An empty host means the embedded simulator, as at start-up (started now if none).
+
+    Raises:
+        UsageError: the simulator did not start (e.g. bad ``--sim-args``).
+    """
+    if ctx.simulator is None:
+        ctx.simulator = EmbeddedSimulator(ctx.config.sim_args)
+    ctx.environment.host = ctx.simulator.host
+    logger.info("empty host: using the embedded simulator at %s", ctx.simulator.host)
 
 
 def _on_test_start(ctx: HarnessContext) -> None:
@@ -300,11 +443,16 @@ def _on_test_start(ctx: HarnessContext) -> None:
         ctx.config = load_config(env.parsed_options)
         _load_script(ctx)
         _describe_script(ctx)
+        _check_capacity(ctx.config, env.parsed_options)
+        if ctx.role != "worker" and not (env.host or "").strip():
+            env.host = _script_host(ctx) or ""
+        if ctx.role != "worker" and not (env.host or "").strip():
+            _use_embedded_simulator(ctx)
         ctx.policy = _policy(ctx, env.host or "")
         ctx.refusal = None
     except UsageError as exc:
         ctx.refusal = str(exc)
-        logger.error("%s", exc)
+        logger.error("test not started: %s", exc)  # also in the web UI's log tab
         return
     if not ctx.run_id and ctx.config.run_dir is not None:
         ctx.run_id = ctx.config.run_dir.name  # a worker: the master's run directory
@@ -313,17 +461,47 @@ def _on_test_start(ctx: HarnessContext) -> None:
     shape = ctx.config.shape
     if shape.kind == "open":
         ctx.arrivals = ArrivalSchedule(shape.arrival_rate / _workers(env))
+    if ctx.live is not None:  # the tabs show this test, as Locust's own statistics do
+        ctx.live.reset(windowed=shape.kind == "capacity")
     if ctx.recording is not None:
         ctx.drained = False
         ctx.recording.start_sampling()
+    _record_test(ctx, start=True)
 
 
 def _on_test_stop(ctx: HarnessContext) -> None:
-    if ctx.recording is None:
+    stopped = utc_now_iso()
+    if ctx.recording is not None:
+        ctx.recording.stop_sampling()
+        _drain(ctx)
+        ctx.recording.flush()
+    if ctx.capacity is not None and not ctx.finished:
+        ctx.capacity.interrupt()  # no-op when the search itself ended the test
+    _record_test(ctx, start=False, now=stopped)
+
+
+def _record_test(ctx: HarnessContext, *, start: bool, now: str | None = None) -> None:
+    """run.json ``tests``: append a started test, or set the open one's ``ended``."""
+    info = ctx.run_info
+    if info is None or ctx.finished or (start and ctx.refusal is not None):
         return
-    ctx.recording.stop_sampling()
-    _drain(ctx)
-    ctx.recording.flush()
+    tests: list[dict[str, Any]] = info.extra.setdefault("tests", [])
+    now = now or utc_now_iso()
+    if start:
+        if not tests:
+            info.started = now  # the load started now, not when Locust did
+        options = ctx.environment.parsed_options
+        users = getattr(options, "num_users", None) if options is not None else None
+        host, shape = ctx.environment.host, ctx.config.shape.kind
+        tests.append({"started": now, "ended": None, "host": host, "users": users, "shape": shape})
+    elif tests and tests[-1]["ended"] is None:
+        tests[-1]["ended"] = now
+    else:
+        return
+    try:
+        info.write()
+    except OSError as exc:
+        logger.error("cannot update %s: %s", info.run_dir, exc.strerror)
 
 
 def _drain(ctx: HarnessContext) -> None:
@@ -341,10 +519,23 @@ def _drain_timeout(ctx: HarnessContext) -> float:
 def finish(ctx: HarnessContext) -> None:
     """Stop users, collect and flush every event, stop the simulator, complete run.json.
 
-    Idempotent; runs from ``quitting`` (normal end, or after a stop signal).
+    Idempotent; runs from ``quitting`` (normal end, or after a stop signal). A second call
+    while the first is still flushing (Locust's own SIGTERM handler and its main loop can both
+    shut down) waits for the first, so the process never exits halfway through the flush.
     """
     if ctx.finished:
+        if ctx.finish_done is not None:
+            ctx.finish_done.wait(FINISH_WAIT_S)
         return
+    ctx.finish_done = gevent.event.Event()
+    try:
+        _finish(ctx)
+    finally:
+        ctx.finish_done.set()
+
+
+def _finish(ctx: HarnessContext) -> None:
+    _record_test(ctx, start=False)  # a test still running ends now
     ctx.finished = True
     runner = ctx.environment.runner
     if ctx.role == "local":
@@ -357,7 +548,9 @@ def finish(ctx: HarnessContext) -> None:
         if ctx.run_info is not None:
             ctx.run_info.simulator_summary = summary
     if ctx.run_info is not None:
-        ctx.run_info.ended = utc_now_iso()
+        tests = ctx.run_info.extra.get("tests") or []
+        ended = tests[-1]["ended"] if tests else None
+        ctx.run_info.ended = ended or utc_now_iso()
         ctx.run_info.host = ctx.environment.host
         if ctx.recording is not None:
             ctx.run_info.extra["events_shards"] = ctx.recording.shards_written

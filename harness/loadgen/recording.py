@@ -6,6 +6,10 @@
 - Before the master finishes (test stop or quit) it asks every worker to drain: stop its users,
   flush, and confirm. Messages on one worker connection arrive in order, so the confirmation
   comes after the worker's last batch. Waits are bounded.
+- Every batch that reaches disk on a local runner or the master is also fed to the live
+  statistics (harness.loadgen.live), after it is written, so the web UI tab and the capacity
+  search see exactly the events on disk, merged across workers. Each batch carries the time
+  of its flush: every row its worker recorded before then is in it or an earlier batch.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import gevent
 import psutil
 
+from harness.loadgen.live import LiveStats
 from harness.record.recorder import Recorder, warm_up
 from harness.record.schema import EVENTS_DIR
 from harness.record.shards import complete_table, from_ipc, shard_name, to_ipc, write_shard
@@ -28,6 +33,7 @@ logger = logging.getLogger(__name__)
 MSG_BATCH = "harness_events"
 MSG_DRAIN = "harness_drain"
 MSG_DRAINED = "harness_drained"
+_TESTING = ("spawning", "running")  # worker states (locust.runners) with a test going
 
 
 def role_of(runner: Any) -> str:
@@ -53,6 +59,7 @@ class RecordingService:
         flush_interval_s: float = 2.0,
         health_interval_s: float = 1.0,
         active_connections: Callable[[], int] = lambda: 0,
+        live: LiveStats | None = None,
     ) -> None:
         self.env = environment
         self.runner = environment.runner
@@ -63,6 +70,7 @@ class RecordingService:
         self.flush_interval_s = flush_interval_s
         self.health_interval_s = health_interval_s
         self.active_connections = active_connections
+        self.live = live
         self._seq = 0
         self._last_flush = time.monotonic()
         self._drained: set[str] = set()
@@ -109,16 +117,36 @@ class RecordingService:
     def flush(self) -> int:
         """Move every buffered row out now; return how many rows went."""
         self._last_flush = time.monotonic()
+        flushed_ns = time.time_ns()  # every row recorded before now is in this batch
         table = self.recorder.take_batch()
         if table is None:
+            if self.live is not None and self.role != "worker":
+                self.live.mark_flushed(self.worker_id, flushed_ns)
             return 0
         self._seq += 1
         if self.role == "worker":
-            payload = {"worker": self.worker_id, "seq": self._seq, "ipc": to_ipc(table)}
+            payload = {
+                "worker": self.worker_id,
+                "seq": self._seq,
+                "ipc": to_ipc(table),
+                "flushed_ns": flushed_ns,
+            }
             self.runner.send_message(MSG_BATCH, payload)
-        elif self.run_dir is not None:
+            return int(table.num_rows)
+        if self.run_dir is not None:
             self._write(table, self.worker_id, self._seq)
+        if self.live is not None:
+            self.live.ingest(table, self.worker_id)
+            self.live.mark_flushed(self.worker_id, flushed_ns)
         return int(table.num_rows)
+
+    def live_sources(self) -> list[str]:
+        """The sources whose batches the live statistics wait for: this process, or on a
+        master every worker that is running a test (they sample their health every second,
+        so each of their flushes carries rows)."""
+        if self.role != "master":
+            return [self.worker_id]
+        return [str(c.id) for c in self.runner.clients.values() if c.state in _TESTING]
 
     def _write(self, table: Any, worker_id: str, seq: int) -> None:
         assert self.run_dir is not None
@@ -165,11 +193,13 @@ class RecordingService:
     # --- distributed ---------------------------------------------------------------------
     def _on_batch(self, environment: Any, msg: Any, **_: Any) -> None:
         data = msg.data
-        if self.run_dir is None:
-            return
         try:
             table = from_ipc(data["ipc"])
-            self._write(table, str(data["worker"]), int(data["seq"]))
+            if self.run_dir is not None:
+                self._write(table, str(data["worker"]), int(data["seq"]))
+            if self.live is not None:
+                self.live.ingest(table, str(msg.node_id))
+                self.live.mark_flushed(str(msg.node_id), int(data.get("flushed_ns", 0)))
         except Exception:  # one bad batch must not stop the master from receiving the rest
             logger.exception("could not store an event batch from %s", msg.node_id)
 

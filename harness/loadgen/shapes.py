@@ -1,4 +1,4 @@
-"""Load shapes: ramp, step, spike, soak and an open model, as pure functions of elapsed time.
+"""Load shapes: ramp, step, spike, soak, an open model and the capacity search.
 
 Locust runs the first LoadTestShape it finds in the locustfile, so the locustfile exposes ONE
 shape class, :class:`HarnessShape`, which delegates to the schedule chosen by ``--shape``. With
@@ -6,7 +6,9 @@ shape class, :class:`HarnessShape`, which delegates to the schedule chosen by ``
 (``use_common_options`` keeps those fields in the web UI).
 
 Every schedule is ``plan(config, t) -> (users, spawn_rate) | None``; None ends the test. ``-t``
-also ends every shape.
+also ends every shape. The capacity search is not a function of time alone: each tick asks
+the test's CapacitySearch (harness.loadgen.capacity), which steps up until a gate breaks or
+the generator saturates.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from locust import LoadTestShape
+from locust.runners import STATE_INIT
 
 from harness.errors import UsageError
+from harness.loadgen.capacity import LEVEL_RATE_PER_S, level_users
 from harness.loadgen.config import ShapeConfig, shape_config
+from harness.loadgen.plugin import capacity_tick, context_of
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +94,11 @@ def plan_open(c: ShapeConfig, t: float) -> Tick:
     return size, max(float(size), FAST_RATE_PER_S)
 
 
+def plan_capacity_start(c: ShapeConfig, t: float) -> Tick:
+    """The capacity search's first level (under Locust the search itself picks every level)."""
+    return level_users(c)[0], max(float(c.step_users), LEVEL_RATE_PER_S)
+
+
 PLANS: dict[str, Callable[[ShapeConfig, float], Tick]] = {
     "none": plan_none,
     "ramp": plan_ramp,
@@ -96,6 +106,7 @@ PLANS: dict[str, Callable[[ShapeConfig, float], Tick]] = {
     "spike": plan_spike,
     "soak": plan_soak,
     "open": plan_open,
+    "capacity": plan_capacity_start,
 }
 
 
@@ -119,5 +130,20 @@ class HarnessShape(LoadTestShape):
         except UsageError as exc:  # e.g. a bad value typed into the web UI: stop, say why
             logger.error("shape stopped: %s", exc)
             return None
+        if runner is not None and runner.state != STATE_INIT and _refused(runner.environment):
+            # refused at this test's start (the reason is in the log); before the start
+            # (state init: the first tick comes first) the previous test's refusal is stale
+            return None
         elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]  # Locust API
+        if config.kind == "capacity" and runner is not None:
+            if config.run_time_s is not None and elapsed >= config.run_time_s:
+                return None
+            return capacity_tick(runner.environment, config, first=runner.state == STATE_INIT)
         return plan(config, elapsed)
+
+
+def _refused(environment: Any) -> bool:
+    try:
+        return context_of(environment).refusal is not None
+    except UsageError:  # not installed (a bare Environment): nothing to refuse
+        return False

@@ -115,11 +115,28 @@ def _iso_ns(ns: int) -> str:
     return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
 
 
+def load_span_s(info: dict[str, Any]) -> float | None:
+    """Seconds under load: the sum of the run.json ``tests`` spans (one web UI session may
+    run several tests with idle time between them); None when run.json lists none."""
+    spans = []
+    for test in info.get("tests") or []:
+        a, b = _iso_seconds(test.get("started")), _iso_seconds(test.get("ended"))
+        if a is not None and b is not None:
+            spans.append(max(0.0, b - a))
+    return sum(spans) if spans else None
+
+
 def run_section(data: RunData, t0_ns: int, t1_ns: int) -> dict[str, Any]:
-    """report.json "run": run.json fields plus what the events themselves say."""
+    """report.json "run": run.json fields plus what the events themselves say.
+
+    ``duration_s`` is the time under load (the tests' spans), else ended - started, else
+    the events' span.
+    """
     info = dict(data.info)
     started, ended = _iso_seconds(info.get("started")), _iso_seconds(info.get("ended"))
-    duration = ended - started if started is not None and ended is not None else None
+    duration = load_span_s(info)
+    if duration is None and started is not None and ended is not None:
+        duration = ended - started
     events_span = (t1_ns - t0_ns) / 1e9
     run = {
         "run_id": info.get("run_id", data.run_dir.name),

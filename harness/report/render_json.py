@@ -17,6 +17,7 @@ import pandas as pd
 
 from harness.report.build import Report
 from harness.report.metrics.common import QUANTILE_DEFINITION, thin_rows
+from harness.report.search import search_of
 from harness.report.slo import GateResult
 
 SCHEMA_VERSION = 1
@@ -78,6 +79,7 @@ def capacity_section(report: Report) -> dict[str, Any]:
         "max_sustainable_concurrency": cap.max_sustainable_concurrency,
         "max_tested_concurrency": cap.max_tested_concurrency,
         "verdict_text": cap.verdict_text,
+        "search": search_of(report.run),  # --shape capacity: what the search itself found
         "window_s": cfg.window_s,
         "level_step": cap.quantum,
         "rule": {

@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness.report.build import Report
 from harness.report.metrics.common import QUANTILE_DEFINITION
+from harness.report.search import SEARCH_HEADERS, search_of, search_rows, search_text
 from harness.report.slo import GateResult
 
 
@@ -313,7 +314,12 @@ def capacity_section(report: Report) -> Section:
         levels[col] = levels[col].map(lambda v: pct(float(v)))
     for col in ("concurrency", "mean active", "duration s"):
         levels[col] = levels[col].map(lambda v: fmt(float(v), 1))
-    return Section("Capacity", text, [frame_table(levels)] if len(levels) else [], ["capacity"])
+    tables = [frame_table(levels)] if len(levels) else []
+    search = search_of(report.run)
+    if search is not None:  # a --shape capacity run: its own verdict comes first
+        text = search_text(search) + text
+        tables.insert(0, Table(SEARCH_HEADERS, search_rows(search)))
+    return Section("Capacity", text, tables, ["capacity"])
 
 
 def soak_section(report: Report) -> Section:

@@ -1,5 +1,6 @@
 """design.md layers: the report imports only the record schema, protocol codes and refusal
-causes (and the shared exception tree) from the rest of the harness, and nothing from the
+causes (and the shared exception tree and gate grammar) from the rest of the harness, and
+nothing from the
 load side."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ ALLOWED = (
     "harness.protocol.codes",
     "harness.protocol.refusals",
     "harness.errors",
+    "harness.gates",
 )
 FORBIDDEN_TOP = {"locust", "gevent", "websocket", "websockets"}
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.gates import GENERATOR_CPU_PCT_MAX, GENERATOR_LAG_MS_MAX
 from harness.record import schema as s
 from harness.report.columns import WINDOW_S
 from harness.report.metrics.common import step_mask
@@ -22,8 +23,8 @@ from harness.report.metrics.timeseries import window_index
 
 @dataclass(frozen=True, slots=True)
 class HealthThresholds:
-    cpu_pct_max: float = 90.0
-    lag_ms_max: float = 50.0
+    cpu_pct_max: float = GENERATOR_CPU_PCT_MAX
+    lag_ms_max: float = GENERATOR_LAG_MS_MAX
 
 
 @dataclass(frozen=True, slots=True)
