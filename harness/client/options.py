@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.client.sources import SourceAddresses
 from harness.client.transport import TransportOptions
 from harness.errors import UsageError
 from harness.protocol.limits import MIN_HEARTBEAT_INTERVAL_S
@@ -42,6 +43,8 @@ class ClientOptions:
     answer_quiet_s: float = 0.5
     answer_ends_on_quick_replies: bool = True  # a quick-reply/card message ends it at once
     keep_inbox: bool = False  # keep every outbound message for content checks (scripts)
+    #: local addresses connections are spread over (beyond one address's ephemeral ports)
+    sources: SourceAddresses | None = None
 
     def __post_init__(self) -> None:
         for name in ("tcp_timeout_s", "tls_timeout_s", "upgrade_timeout_s", "read_timeout_s"):
@@ -75,4 +78,5 @@ class ClientOptions:
             read_timeout_s=self.read_timeout_s,
             ca_file=self.ca_file,
             insecure=self.insecure,
+            sources=self.sources,
         )

@@ -15,7 +15,8 @@ Why it looks the way it does:
   is decoded, so the bytes are checked once, in C.
 * Library exceptions become the harness tree: ``HandshakeRejected`` keeps the HTTP status,
   headers and body of a refused upgrade (the browser's "silent 1006", §1.4); ``ConnectError``
-  categories are ``dns``, ``refused``, ``timeout``, ``tls`` and ``connect``.
+  categories are ``dns``, ``refused``, ``timeout``, ``tls``, ``local_ports`` (this machine
+  ran out of ephemeral ports, harness.client.sources) and ``connect``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ import gevent.ssl
 import websocket
 from websocket import ABNF
 
+from harness.client.sources import (
+    SourceAddresses,
+    bind_source,
+    local_port_range,
+    ports_per_address,
+)
 from harness.errors import ConnectError, HandshakeRejected
 from harness.protocol.codes import Close, CloseCode
 
@@ -49,6 +56,7 @@ ERR_DNS = "dns"
 ERR_REFUSED = "refused"
 ERR_TIMEOUT = "timeout"
 ERR_TLS = "tls"
+ERR_LOCAL_PORTS = "local_ports"
 INITIATOR_CLIENT = "client"
 INITIATOR_SERVER = "server"
 INITIATOR_NONE = "none"
@@ -77,6 +85,8 @@ class TransportOptions:
     read_timeout_s: float = 30.0
     ca_file: str | None = None
     insecure: bool = False
+    #: local addresses to spread connections over (harness.client.sources); None = the OS picks
+    sources: SourceAddresses | None = None
 
 
 #: One ``recv`` syscall reads up to this much; frames are then cut from the buffer.
@@ -261,13 +271,19 @@ def _split(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (443 if secure else 80), secure
 
 
-def _open_tcp(host: str, port: int, timeout_s: float) -> gevent.socket.socket:
+def _open_tcp(
+    host: str, port: int, timeout_s: float, sources: SourceAddresses | None = None
+) -> gevent.socket.socket:
     """DNS + TCP under one deadline (gevent.Timeout also bounds the resolver)."""
+    source = sources.pick() if sources is not None else None
     try:
         with gevent.Timeout(
             timeout_s, ConnectError(f"TCP connect to {host}:{port} timed out", category=ERR_TIMEOUT)
         ):
-            sock = gevent.socket.create_connection((host, port), timeout=timeout_s)
+            if source is None:
+                sock = gevent.socket.create_connection((host, port), timeout=timeout_s)
+            else:
+                sock = _connect_from(source, host, port, timeout_s)
     except _stdlib_socket.gaierror as exc:
         raise ConnectError(f"DNS lookup of {host} failed: {exc}", category=ERR_DNS) from exc
     except ConnectionRefusedError as exc:
@@ -275,9 +291,41 @@ def _open_tcp(host: str, port: int, timeout_s: float) -> gevent.socket.socket:
     except TimeoutError as exc:
         raise ConnectError(f"TCP connect to {host}:{port} timed out", category=ERR_TIMEOUT) from exc
     except OSError as exc:
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EADDRINUSE):
+            raise _out_of_ports(source, host, port) from exc
         raise ConnectError(f"TCP connect to {host}:{port} failed: {exc}") from exc
     sock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
     return sock
+
+
+def _connect_from(source: str, host: str, port: int, timeout_s: float) -> gevent.socket.socket:
+    family = _stdlib_socket.AF_INET6 if ":" in source else _stdlib_socket.AF_INET
+    infos = gevent.socket.getaddrinfo(host, port, family, _stdlib_socket.SOCK_STREAM)
+    if not infos:
+        raise _stdlib_socket.gaierror(f"no {family.name} address for {host}")
+    af, kind, proto, _, address = infos[0]
+    sock = gevent.socket.socket(af, kind, proto)
+    try:
+        bind_source(sock, source)
+        sock.settimeout(timeout_s)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _out_of_ports(source: str | None, host: str, port: int) -> ConnectError:
+    """EADDRNOTAVAIL at connect: every ephemeral port of this source address is in use."""
+    port_range = local_port_range()
+    ports = ports_per_address(port_range)
+    span = f" ({port_range[0]}-{port_range[1]}: {ports} ports)" if port_range else ""
+    return ConnectError(
+        f"no free local port from {source or 'this host'} to {host}:{port}: the ephemeral "
+        f"range{span} is used up; spread connections with --source-addresses "
+        "(docs/scaling.md#local-ports)",
+        category=ERR_LOCAL_PORTS,
+    )
 
 
 def _wrap_tls(sock: gevent.socket.socket, host: str, opts: TransportOptions) -> ssl.SSLSocket:
@@ -377,7 +425,7 @@ class Transport:
             ConnectError: DNS, refused, timeout, TLS or any other connect failure.
         """
         host, port, secure = _split(url)
-        sock = _open_tcp(host, port, opts.tcp_timeout_s)
+        sock = _open_tcp(host, port, opts.tcp_timeout_s, opts.sources)
         try:
             raw: object = _wrap_tls(sock, host, opts) if secure else sock
             ws = _Socket(enable_multithread=False, skip_utf8_validation=True)

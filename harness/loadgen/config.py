@@ -8,12 +8,14 @@ value is parsed here from ``str`` or its native type, never trusted as already t
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from harness.client.sources import parse_sources
 from harness.errors import UsageError
 from harness.protocol import limits
 from harness.protocol.units import parse_duration
@@ -68,6 +70,9 @@ def add_arguments(parser: Any) -> None:
         help="permit a non-loopback --host (paced within the documented limits)")  # fmt: skip
     add("--conn-rate-override", type=int, default=0, help="remote: new connections/min "
         "(default 1000 per deployment, split across workers)")  # fmt: skip
+    add("--source-addresses", default="", help="spread connections over these local "
+        "addresses: A-B ranges and/or a comma list, e.g. 127.0.0.2-127.0.0.9 (one address "
+        "holds ~28k connections to one host:port)")  # fmt: skip
     add("--sim-args", default="", help="extra arguments for the embedded simulator")
     add("--no-record", action="store_true", default=False, help="do not write raw events")
 
@@ -147,6 +152,22 @@ class ShapeConfig:
     max_users: int = 0
 
 
+def open_pool_size(c: ShapeConfig) -> int:
+    """Concurrency cap of the open model: ``--max-users`` or 100 x the arrival rate."""
+    return c.max_users or max(1, math.ceil(100 * c.arrival_rate))
+
+
+def planned_peak(c: ShapeConfig) -> int:
+    """The most users the shape runs at once (what the generators must be able to hold)."""
+    if c.kind == "spike":
+        return max(c.users, c.spike_users or 3 * c.users)
+    if c.kind == "open":
+        return open_pool_size(c)
+    if c.kind in ("ramp", "step", "soak", "capacity"):
+        return c.peak_users or c.users
+    return c.users
+
+
 @dataclass(frozen=True, slots=True)
 class LoadConfig:
     """Everything the harness reads from the command line, parsed and validated once."""
@@ -159,6 +180,7 @@ class LoadConfig:
     sim_args: tuple[str, ...] = ()
     record: bool = True
     script: Path | None = None
+    source_addresses: tuple[str, ...] = ()
 
 
 def _think(value: Any) -> tuple[float, float]:
@@ -253,6 +275,7 @@ def load_config(options: argparse.Namespace | Mapping[str, Any] | None) -> LoadC
         sim_args=sim_args,
         record=not _flag(o.get("no_record", False)),
         script=Path(script) if script else None,
+        source_addresses=parse_sources(str(o.get("source_addresses") or "")),
     )
 
 

@@ -39,14 +39,16 @@ import gevent
 import gevent.event
 
 from harness.client.options import ClientOptions
+from harness.client.sources import SourceAddresses, check_bindable, describe
 from harness.errors import UsageError
 from harness.loadgen.arrivals import ArrivalSchedule
 from harness.loadgen.capacity import CapacitySearch, Tick, search_config
-from harness.loadgen.config import FlowConfig, LoadConfig, ShapeConfig, load_config
+from harness.loadgen.config import FlowConfig, LoadConfig, ShapeConfig, load_config, planned_peak
 from harness.loadgen.embedded import EmbeddedSimulator
 from harness.loadgen.flow import guest_url
 from harness.loadgen.live import LiveSnapshot, LiveStats
 from harness.loadgen.recording import RecordingService, role_of
+from harness.loadgen.resources import OpenFiles, capacity_warnings, raise_open_files
 from harness.loadgen.safety import TargetPolicy, TokenBucket, check_target
 from harness.loadgen.script.model import Script
 from harness.loadgen.script.parse import load_script
@@ -84,6 +86,9 @@ class HarnessContext:
     conn_pacer: TokenBucket | None = None
     arrivals: ArrivalSchedule | None = None
     script: Script | None = None
+    sources: SourceAddresses | None = None  # --source-addresses, one rotation per process
+    open_files: OpenFiles | None = None
+    warned_users: int = 0  # a worker: the user count its limits were last checked against
     #: the run directory's name: tagged on every guest message (customAttributes)
     run_id: str = ""
     active_connections: int = 0
@@ -95,13 +100,15 @@ class HarnessContext:
     stop_handlers: list[Any] = field(default_factory=list)
     #: one generator per process for think times (a Random per user would cost 2.5 KiB each)
     rng: random.Random = field(default_factory=random.Random)
-    _options: tuple[tuple[FlowConfig, bool, bool], ClientOptions] | None = None
+    _options: tuple[tuple[FlowConfig, bool, bool, SourceAddresses | None], ClientOptions] | None = (
+        None
+    )
 
     def client_options(self) -> ClientOptions:
         """One frozen ClientOptions per process and test (shared by every user: memory)."""
         flow = self.config.flow
         remote = self.policy.remote if self.policy is not None else True
-        key = (flow, remote, self.script is not None)
+        key = (flow, remote, self.script is not None, self.sources)
         if self._options is None or self._options[0] != key:
             options = ClientOptions(
                 deployment_id=flow.deployment_id,
@@ -112,6 +119,7 @@ class HarnessContext:
                 answer_quiet_s=flow.answer_quiet_s,
                 answer_ends_on_quick_replies=flow.answer_ends_on_quick_replies,
                 keep_inbox=self.script is not None,
+                sources=self.sources,
             )
             self._options = (key, options)
         return self._options[1]
@@ -165,6 +173,9 @@ def install(
     _check_capacity(config, environment.parsed_options)
     ctx = HarnessContext(environment, role, config)
     _load_script(ctx)
+    _use_sources(ctx)
+    ctx.open_files = raise_open_files()
+    logger.info("%s", ctx.open_files.describe())
     setattr(environment, _ATTR, ctx)
     if role != "worker":
         _prepare_target(ctx)
@@ -197,7 +208,47 @@ def install(
     events = environment.events
     events.test_start.add_listener(lambda **kw: _on_test_start(ctx))
     events.test_stop.add_listener(lambda **kw: _on_test_stop(ctx))
+    if role == "worker":  # the master's plan arrives as spawn messages
+        events.spawning_complete.add_listener(lambda **kw: _check_worker_limits(ctx))
     events.quitting.add_listener(lambda **kw: finish(ctx))
+
+
+def _use_sources(ctx: HarnessContext) -> None:
+    """``--source-addresses``: check each is this machine's, keep one rotation per process."""
+    addresses = ctx.config.source_addresses
+    if ctx.sources is not None and ctx.sources.addresses == addresses:
+        return
+    if not addresses:
+        ctx.sources = None
+        return
+    check_bindable(addresses)
+    ctx.sources = SourceAddresses(addresses)
+    logger.info("connections spread over source addresses %s", describe(addresses))
+
+
+def _check_limits(ctx: HarnessContext) -> None:
+    """Say at start what will stop this process below the planned users (per process)."""
+    if ctx.open_files is None:
+        return
+    peak = planned_peak(ctx.config.shape)
+    processes = _workers(ctx.environment) if ctx.role == "master" else 1
+    per_process = -(-peak // max(1, processes))
+    _warn_limits(ctx, per_process)
+
+
+def _check_worker_limits(ctx: HarnessContext) -> None:
+    users = int(getattr(ctx.environment.runner, "target_user_count", 0) or 0)
+    if users > ctx.warned_users:
+        _warn_limits(ctx, users)
+
+
+def _warn_limits(ctx: HarnessContext, users: int) -> None:
+    assert ctx.open_files is not None
+    lines = capacity_warnings(users, ctx.open_files, ctx.config.source_addresses)
+    if lines:
+        ctx.warned_users = users
+    for line in lines:
+        logger.warning("%s", line)
 
 
 def _load_script(ctx: HarnessContext) -> None:
@@ -442,6 +493,7 @@ def _on_test_start(ctx: HarnessContext) -> None:
     try:
         ctx.config = load_config(env.parsed_options)
         _load_script(ctx)
+        _use_sources(ctx)
         _describe_script(ctx)
         _check_capacity(ctx.config, env.parsed_options)
         if ctx.role != "worker" and not (env.host or "").strip():
@@ -466,6 +518,8 @@ def _on_test_start(ctx: HarnessContext) -> None:
     if ctx.recording is not None:
         ctx.drained = False
         ctx.recording.start_sampling()
+    if ctx.role != "worker":
+        _check_limits(ctx)
     _record_test(ctx, start=True)
 
 

@@ -23,7 +23,7 @@ from locust.runners import STATE_INIT
 
 from harness.errors import UsageError
 from harness.loadgen.capacity import LEVEL_RATE_PER_S, level_users
-from harness.loadgen.config import ShapeConfig, shape_config
+from harness.loadgen.config import ShapeConfig, open_pool_size, shape_config
 from harness.loadgen.plugin import capacity_tick, context_of
 
 logger = logging.getLogger(__name__)
@@ -78,11 +78,6 @@ def plan_soak(c: ShapeConfig, t: float) -> Tick:
         return None
     peak = _peak(c)
     return peak, peak / c.ramp_s if c.ramp_s > 0 else FAST_RATE_PER_S
-
-
-def open_pool_size(c: ShapeConfig) -> int:
-    """Concurrency cap of the open model: ``--max-users`` or 100 x the arrival rate."""
-    return c.max_users or max(1, math.ceil(100 * c.arrival_rate))
 
 
 def plan_open(c: ShapeConfig, t: float) -> Tick:

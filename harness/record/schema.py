@@ -74,6 +74,7 @@ ERR_TIMEOUT: Final = "timeout"
 ERR_REFUSED: Final = "refused"
 ERR_TLS: Final = "tls"
 ERR_DNS: Final = "dns"
+ERR_LOCAL_PORTS: Final = "local_ports"  # the generator ran out of ephemeral ports
 ERR_PROTOCOL: Final = "protocol"
 ERR_RATE_LIMITED: Final = "rate_limited"
 ERR_CLOSED: Final = "closed"

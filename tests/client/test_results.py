@@ -11,12 +11,9 @@ from harness.record import schema
 
 
 def test_categories_and_initiators_match_the_raw_event_schema() -> None:
-    assert (transport.ERR_DNS, transport.ERR_REFUSED, transport.ERR_TIMEOUT, transport.ERR_TLS) == (
-        schema.ERR_DNS,
-        schema.ERR_REFUSED,
-        schema.ERR_TIMEOUT,
-        schema.ERR_TLS,
-    )
+    client = (transport.ERR_DNS, transport.ERR_REFUSED, transport.ERR_TIMEOUT, transport.ERR_TLS)
+    assert client == (schema.ERR_DNS, schema.ERR_REFUSED, schema.ERR_TIMEOUT, schema.ERR_TLS)
+    assert transport.ERR_LOCAL_PORTS == schema.ERR_LOCAL_PORTS
     assert (transport.INITIATOR_CLIENT, transport.INITIATOR_SERVER, transport.INITIATOR_NONE) == (
         schema.INITIATOR_CLIENT,
         schema.INITIATOR_SERVER,

@@ -12,11 +12,17 @@ import pytest
 from harness.client.results import StepOutcome
 from harness.errors import UsageError
 from harness.loadgen.arrivals import ArrivalSchedule
-from harness.loadgen.config import LOCAL_DEPLOYMENT_ID, FlowConfig, load_config
+from harness.loadgen.config import (
+    LOCAL_DEPLOYMENT_ID,
+    FlowConfig,
+    ShapeConfig,
+    load_config,
+    open_pool_size,
+)
 from harness.loadgen.flow import guest_url
 from harness.loadgen.reporting import StepReporter
 from harness.loadgen.safety import SlidingWindow, TokenBucket, check_target, is_loopback
-from harness.loadgen.shapes import ShapeConfig, open_pool_size, plan
+from harness.loadgen.shapes import plan
 from harness.record.recorder import Recorder
 
 
