@@ -29,7 +29,7 @@ from .citations import (
 
 #: Documents that live outside the repository: user-facing text must not send people there.
 FOREIGN = ("§", "protocol.md", "design.md")
-PAGES = ("guest-api.md", "troubleshooting.md", "metrics.md", "ci.md")
+PAGES = ("guest-api.md", "troubleshooting.md", "metrics.md", "ci.md", "scaling.md")
 
 
 def _problems(where: str, text: str, known: dict[str, set[str]]) -> list[str]:
