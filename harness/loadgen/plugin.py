@@ -20,7 +20,9 @@ Shutdown (``quitting``, which Locust fires on normal end and after a stop signal
 so their closes are recorded, collect the workers' last events, flush, stop the simulator and
 finish ``run.json``. SIGINT, SIGTERM and SIGHUP all take that one path, once: a repeat (a
 terminal's Ctrl-C reaches ``harness run`` and Locust alike, and ``harness run`` forwards it) is
-logged and ignored, so it can never cut the flush short.
+logged and ignored, so it can never cut the flush short. A worker stopped by its own signal
+(a Ctrl-C reaches every process of the terminal) stops its users and ships their last rows in
+``quitting`` too, before Locust tells the master it quits.
 """
 
 from __future__ import annotations
@@ -592,8 +594,12 @@ def _finish(ctx: HarnessContext) -> None:
     _record_test(ctx, start=False)  # a test still running ends now
     ctx.finished = True
     runner = ctx.environment.runner
-    if ctx.role == "local":
-        runner.stop()  # users close their sockets; the close rows are recorded
+    if ctx.role != "master":
+        # Users close their sockets; the close rows are recorded. On a worker stopped by its
+        # own signal this must happen here: quitting runs this before Locust tells the
+        # master "quit" (and the master, once its last worker quit, stops listening), while
+        # Locust itself only stops the users after quitting, too late to ship their rows.
+        runner.stop()
     if ctx.recording is not None:
         _drain(ctx)
         ctx.recording.close()

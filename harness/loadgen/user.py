@@ -36,6 +36,10 @@ class GuestUser(User):
         self._ctx = ctx
         if ctx.refusal is not None or ctx.policy is None:
             return  # refused (logged once at test start); the task stops this user quietly
+        if ctx.finished:
+            # spawned while this process shuts down (a master rebalancing onto a worker that
+            # is stopping): it would be killed mid-conversation with its rows unshipped
+            return
         user_id = ctx.next_user_id()
         reporter = StepReporter(self.environment.events.request.fire, ctx.recorder, ctx, user_id)
         try:
