@@ -260,7 +260,7 @@ def test_a_three_message_answer_is_one_reply_and_one_answer(
 def test_a_message_after_the_quiet_period_is_late_not_the_next_reply(
     sim_with: Callable[..., SimProcess], make_client: MakeClient, reports: Reports
 ) -> None:
-    sim = sim_with("--answer-messages", "2", "--answer-gap", "400ms", "--quick-replies", "0")
+    sim = sim_with("--answer-messages", "2", "--answer-gap", "1s", "--quick-replies", "0")
     client = make_client(sim.url, answer_quiet_s=0.1)
     client.connect()
     client.configure()
