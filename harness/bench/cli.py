@@ -9,6 +9,7 @@ import importlib
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("harness.bench.sim", "simulator round trips/s vs a bare websockets echo server"),
     "client": ("harness.bench.client", "Locust client throughput, scale, recorder overhead"),
+    "soak": ("harness.bench.soak", "RSS and open-fd drift of both sides over a long run"),
     "report": ("harness.bench.report", "harness report on 10 million synthetic events"),
 }
 

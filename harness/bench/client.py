@@ -121,7 +121,7 @@ def _raise_nofile(wanted: int) -> int:
     return max(soft, target)
 
 
-def _locust(host: str, run_dir: Path, run_s: float, *extra: str) -> list[str]:
+def locust_cmd(host: str, run_dir: Path, run_s: float, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -182,7 +182,7 @@ def full_flow(
     window = max(1, round(seconds))
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        cmd = _locust(
+        cmd = locust_cmd(
             sim.url.removesuffix("/v1"),
             run_dir,
             warmup + window + 3,
@@ -396,7 +396,7 @@ def hold(
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        cmd = _locust(
+        cmd = locust_cmd(
             sim.url.removesuffix("/v1"),
             run_dir,
             limit_s,
